@@ -1,0 +1,86 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "PeerWatch",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "peerwatch", targets: ["peerwatch"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3" ..< "5.0.0"),
+    ],
+    targets: [
+        // libpcap, as a system library: module map and shim header only.
+        .systemLibrary(
+            name: "CPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"])]
+        ),
+        // Everything from bytes to alerts; pure (no files, sockets, threads or clocks).
+        .target(
+            name: "PeerWatchCore",
+            dependencies: [],
+            swiftSettings: strict
+        ),
+        // The I/O around the core: capture, pipeline, output, watch-list files, signals.
+        .target(
+            name: "PeerWatchRuntime",
+            dependencies: [
+                "PeerWatchCore",
+                "CPcap",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "peerwatch",
+            dependencies: [
+                "PeerWatchRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Builds packets and capture files in code, for tests and tools.
+        .target(
+            name: "PeerWatchTestSupport",
+            dependencies: ["PeerWatchCore"],
+            swiftSettings: strict
+        ),
+        // tools/seedgen: writes the deterministic demo capture and watch list in seeds/.
+        .executableTarget(
+            name: "peerwatch-seedgen",
+            dependencies: ["PeerWatchTestSupport"],
+            path: "tools/seedgen",
+            swiftSettings: strict
+        ),
+        // tools/benchmark: PeerWatch against a bare libpcap read loop on the same capture.
+        .executableTarget(
+            name: "peerwatch-benchmark",
+            dependencies: ["PeerWatchRuntime", "PeerWatchTestSupport", "CPcap"],
+            path: "tools/benchmark",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PeerWatchCoreTests",
+            dependencies: ["PeerWatchCore", "PeerWatchTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PeerWatchRuntimeTests",
+            dependencies: ["PeerWatchRuntime", "PeerWatchTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PeerWatchCommandTests",
+            dependencies: ["peerwatch", "PeerWatchTestSupport"],
+            swiftSettings: strict
+        ),
+    ]
+)

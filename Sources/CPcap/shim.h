@@ -1,0 +1,4 @@
+#ifndef PEERWATCH_CPCAP_SHIM_H
+#define PEERWATCH_CPCAP_SHIM_H
+#include <pcap/pcap.h>
+#endif

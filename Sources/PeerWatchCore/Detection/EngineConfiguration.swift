@@ -1,0 +1,15 @@
+/// The engine's tunables. Defaults suit a 10 Gbit/s ISP link on one worker.
+public struct EngineConfiguration: Sendable {
+    /// The most flows tracked at once; past it the least recently seen flow is evicted.
+    public var maxFlows = 262_144
+    /// Idle seconds before an open TCP flow expires.
+    public var tcpIdleTimeout: Int64 = 600
+    /// Idle seconds before a TCP flow that saw FIN or RST expires.
+    public var tcpClosedTimeout: Int64 = 30
+    /// Idle seconds before a UDP flow expires.
+    public var udpIdleTimeout: Int64 = 120
+    /// The subscriber address blocks, to tell which side of an alert is the subscriber.
+    public var homeNetworks: [IPNetwork] = []
+
+    public init() {}
+}

@@ -1,0 +1,85 @@
+import PeerWatchCore
+
+/// Where packets come from: capture files read in a row, or a live interface.
+public enum PacketSource: Sendable {
+    /// pcap or pcapng files, read one after another.
+    case files([String])
+    /// A live capture.
+    case live(LiveCaptureOptions)
+
+    /// The interface name for alert records, or `nil` for files.
+    public var interfaceName: String? {
+        if case .live(let options) = self { return options.interface }
+        return nil
+    }
+}
+
+/// Reads packets from a source and hands each, borrowed, to a consumer on the calling thread.
+struct CaptureLoop {
+    let source: PacketSource
+    let shouldStop: @Sendable () -> Bool
+
+    /// Statistics of the live handle, read just before it closed.
+    private(set) var finalStatistics: CaptureStatistics?
+
+    init(source: PacketSource, shouldStop: @escaping @Sendable () -> Bool) {
+        self.source = source
+        self.shouldStop = shouldStop
+    }
+
+    /// Opens every file first, so that a bad file is reported before anything is read.
+    static func validate(files: [String]) throws(CaptureError) {
+        for path in files {
+            let handle = try PcapHandle.openFile(path)
+            guard LinkType(dlt: handle.dataLinkType) != nil else {
+                throw CaptureError("\(path): link type \(handle.dataLinkName) (\(handle.dataLinkType)) is not supported; PeerWatch reads Ethernet, Linux SLL/SLL2, raw IP and BSD loopback captures")
+            }
+        }
+    }
+
+    /// Runs until the source ends or `shouldStop` says so.
+    /// - Parameter onOpen: called once a live capture is open (for readiness), with the handle's link name.
+    mutating func run(
+        onOpen: (String) -> Void = { _ in },
+        onIdle: () -> Void = {},
+        consume: (UnsafeRawBufferPointer, Int, Timestamp, LinkType) -> Void
+    ) throws(CaptureError) {
+        switch source {
+        case .files(let paths):
+            for path in paths {
+                let handle = try PcapHandle.openFile(path)
+                guard let link = LinkType(dlt: handle.dataLinkType) else {
+                    throw CaptureError("\(path): link type \(handle.dataLinkName) (\(handle.dataLinkType)) is not supported; PeerWatch reads Ethernet, Linux SLL/SLL2, raw IP and BSD loopback captures")
+                }
+                onOpen(handle.dataLinkName)
+                reading: while !shouldStop() {
+                    switch try handle.next() {
+                    case .packet(let bytes, let wireLength, let timestamp):
+                        consume(bytes, wireLength, timestamp, link)
+                    case .timeout:
+                        continue
+                    case .endOfFile:
+                        break reading
+                    }
+                }
+            }
+        case .live(let options):
+            let handle = try PcapHandle.openLive(options)
+            guard let link = LinkType(dlt: handle.dataLinkType) else {
+                throw CaptureError("\(options.interface): link type \(handle.dataLinkName) (\(handle.dataLinkType)) is not supported")
+            }
+            onOpen(handle.dataLinkName)
+            defer { finalStatistics = handle.statistics() }
+            while !shouldStop() {
+                switch try handle.next() {
+                case .packet(let bytes, let wireLength, let timestamp):
+                    consume(bytes, wireLength, timestamp, link)
+                case .timeout:
+                    onIdle()
+                case .endOfFile:
+                    return
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import CPcap
+import PeerWatchCore
+
+/// A libpcap failure, with libpcap's own message.
+public struct CaptureError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong, for a person.
+    public var message: String
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
+}
+
+/// libpcap's counters for a live capture.
+public struct CaptureStatistics: Sendable, Equatable {
+    /// Packets the kernel received (`ps_recv`).
+    public var received: UInt64 = 0
+    /// Packets dropped because the buffer was full (`ps_drop`).
+    public var droppedByKernel: UInt64 = 0
+    /// Packets dropped by the interface or driver (`ps_ifdrop`).
+    public var droppedByInterface: UInt64 = 0
+    public init() {}
+}
+
+/// The outcome of asking a handle for its next packet.
+enum NextPacket {
+    /// A packet: borrowed bytes valid until the next call.
+    case packet(UnsafeRawBufferPointer, wireLength: Int, timestamp: Timestamp)
+    /// A live capture's read timeout passed with no packet.
+    case timeout
+    /// The file has no more packets.
+    case endOfFile
+}
+
+/// Owns one libpcap handle and closes it exactly once.
+struct PcapHandle: ~Copyable {
+    private let raw: OpaquePointer
+    /// What the handle reads from, for messages.
+    let name: String
+
+    private init(raw: OpaquePointer, name: String) {
+        self.raw = raw
+        self.name = name
+    }
+
+    deinit { pcap_close(raw) }
+
+    /// The text of a NUL-terminated libpcap error buffer.
+    private static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Opens a pcap or pcapng file. The corresponding C function is `pcap_open_offline`.
+    static func openFile(_ path: String) throws(CaptureError) -> PcapHandle {
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
+        guard let raw = pcap_open_offline(path, &errorBuffer) else {
+            throw CaptureError("\(path): not a readable pcap or pcapng capture (\(Self.text(errorBuffer)))")
+        }
+        return PcapHandle(raw: raw, name: path)
+    }
+
+    /// Opens and activates a live capture. The corresponding C functions are `pcap_create`,
+    /// `pcap_set_snaplen`, `pcap_set_promisc`, `pcap_set_immediate_mode`, `pcap_set_buffer_size`,
+    /// `pcap_set_timeout` and `pcap_activate`.
+    static func openLive(_ options: LiveCaptureOptions) throws(CaptureError) -> PcapHandle {
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
+        guard let raw = pcap_create(options.interface, &errorBuffer) else {
+            throw CaptureError("\(options.interface): \(Self.text(errorBuffer))")
+        }
+        let handle = PcapHandle(raw: raw, name: options.interface)
+        pcap_set_snaplen(raw, Int32(clamping: options.snapshotLength))
+        pcap_set_promisc(raw, options.promiscuous ? 1 : 0)
+        pcap_set_immediate_mode(raw, options.immediateMode ? 1 : 0)
+        pcap_set_buffer_size(raw, Int32(clamping: options.bufferSize))
+        pcap_set_timeout(raw, Int32(clamping: options.readTimeoutMilliseconds))
+        let status = pcap_activate(raw)
+        if status < 0 {
+            let detail = status == PCAP_ERROR ? String(cString: pcap_geterr(raw)) : String(cString: pcap_statustostr(status))
+            throw CaptureError("\(options.interface): cannot start capture: \(detail)")
+        }
+        if let filter = options.filter, !filter.isEmpty {
+            try handle.setFilter(filter)
+        }
+        return handle
+    }
+
+    /// Compiles and installs a BPF filter. The corresponding C functions are `pcap_compile`
+    /// and `pcap_setfilter`.
+    func setFilter(_ expression: String) throws(CaptureError) {
+        var program = bpf_program()
+        guard pcap_compile(raw, &program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+            throw CaptureError("\(name): bad BPF filter \"\(expression)\": \(String(cString: pcap_geterr(raw)))")
+        }
+        defer { pcap_freecode(&program) }
+        guard pcap_setfilter(raw, &program) == 0 else {
+            throw CaptureError("\(name): cannot install BPF filter: \(String(cString: pcap_geterr(raw)))")
+        }
+    }
+
+    /// The data-link type. The corresponding C function is `pcap_datalink`.
+    var dataLinkType: Int32 { pcap_datalink(raw) }
+
+    /// libpcap's name for the data-link type. The corresponding C function is `pcap_datalink_val_to_name`.
+    var dataLinkName: String {
+        pcap_datalink_val_to_name(dataLinkType).map { String(cString: $0) } ?? "DLT \(dataLinkType)"
+    }
+
+    /// The next packet. The corresponding C function is `pcap_next_ex`.
+    func next() throws(CaptureError) -> NextPacket {
+        var header: UnsafeMutablePointer<pcap_pkthdr>?
+        var data: UnsafePointer<UInt8>?
+        let status = pcap_next_ex(raw, &header, &data)
+        switch status {
+        case 1:
+            guard let header, let data else { return .timeout }
+            let pkthdr = header.pointee
+            let bytes = UnsafeRawBufferPointer(start: data, count: Int(pkthdr.caplen))
+            let timestamp = Timestamp(seconds: Int64(pkthdr.ts.tv_sec), microseconds: Int64(pkthdr.ts.tv_usec))
+            return .packet(bytes, wireLength: Int(pkthdr.len), timestamp: timestamp)
+        case 0:
+            return .timeout
+        case PCAP_ERROR_BREAK:
+            return .endOfFile
+        default:
+            throw CaptureError("\(name): \(String(cString: pcap_geterr(raw)))")
+        }
+    }
+
+    /// libpcap's drop counters. The corresponding C function is `pcap_stats`.
+    func statistics() -> CaptureStatistics? {
+        var stats = pcap_stat()
+        guard pcap_stats(raw, &stats) == 0 else { return nil }
+        var result = CaptureStatistics()
+        result.received = UInt64(stats.ps_recv)
+        result.droppedByKernel = UInt64(stats.ps_drop)
+        result.droppedByInterface = UInt64(stats.ps_ifdrop)
+        return result
+    }
+}

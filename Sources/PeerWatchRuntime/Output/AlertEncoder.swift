@@ -1,0 +1,145 @@
+import Crypto
+import PeerWatchCore
+
+/// Who wrote a record: the sensor's name and the interface it listens on.
+public struct SensorIdentity: Sendable, Equatable {
+    /// The sensor name (`sensor`).
+    public var name: String
+    /// The capture interface (`interface`), or `nil` when reading files.
+    public var interface: String?
+
+    public init(name: String, interface: String?) {
+        self.name = name
+        self.interface = interface
+    }
+}
+
+/// The position of the next record in the alert chain.
+public struct ChainState: Sendable, Equatable {
+    /// The sequence number the next record gets.
+    public var nextSequence: UInt64
+    /// The hash of the last record written (64 zeros before the first).
+    public var previousHash: String
+
+    /// The start of a new chain.
+    public static let genesis = ChainState(nextSequence: 1, previousHash: String(repeating: "0", count: 64))
+
+    public init(nextSequence: UInt64, previousHash: String) {
+        self.nextSequence = nextSequence
+        self.previousHash = previousHash
+    }
+}
+
+/// Turns detection events into JSON lines in the EVE style, each one chained to the one before.
+///
+/// A record ends with `"chain":{"seq":N,"prev":"P","hash":"H"}` where H is the SHA-256 (hex) of
+/// the line's bytes up to and not including `,"hash":`. Removing, reordering or editing a record
+/// therefore breaks either its own hash or the next record's `prev`.
+public struct AlertEncoder: Sendable {
+    /// The schema version of the records (`schema_version`).
+    public static let schemaVersion = 1
+
+    public let sensor: SensorIdentity
+    /// Where the chain stands.
+    public private(set) var chain: ChainState
+    private var builder = JSONLineBuilder()
+
+    public init(sensor: SensorIdentity, chain: ChainState = .genesis) {
+        self.sensor = sensor
+        self.chain = chain
+    }
+
+    /// Encodes one event as a line (with its trailing newline) and advances the chain.
+    public mutating func encode(_ event: DetectionEvent) -> [UInt8] {
+        builder.reset()
+        builder.beginObject()
+        switch event {
+        case .match(let alert): writeMatch(alert)
+        case .flowEnd(let summary): writeFlowEnd(summary)
+        }
+        builder.beginObject("chain")
+        builder.field("seq", chain.nextSequence)
+        builder.field("prev", chain.previousHash)
+        let hash = Hex.encode(Array(SHA256.hash(data: builder.bytes)))
+        builder.field("hash", hash)
+        builder.endObject()
+        builder.endObject()
+        chain = ChainState(nextSequence: chain.nextSequence + 1, previousHash: hash)
+        return builder.bytes + [0x0A]
+    }
+
+    private mutating func writeHeader(
+        timestamp: Timestamp, eventType: String, flowID: UInt64, key: FlowKey, source: Endpoint, destination: Endpoint
+    ) {
+        builder.field("timestamp", timestamp.iso8601)
+        builder.field("event_type", eventType)
+        builder.field("schema_version", Self.schemaVersion)
+        builder.field("flow_id", flowID)
+        builder.field("community_id", CommunityID.v1(key))
+        builder.field("sensor", sensor.name)
+        builder.field("interface", sensor.interface)
+        builder.field("proto", key.transport.description)
+        builder.field("src_ip", source.address.description)
+        builder.field("src_port", source.port)
+        builder.field("dest_ip", destination.address.description)
+        builder.field("dest_port", destination.port)
+    }
+
+    private mutating func writeMatch(_ alert: MatchAlert) {
+        writeHeader(timestamp: alert.timestamp, eventType: "match", flowID: alert.flowID, key: alert.flowKey,
+                    source: alert.source, destination: alert.destination)
+        let observation = alert.observation
+        builder.field("app_proto", observation.proto.appProtocol)
+        builder.field("subscriber", alert.subscriber.description)
+        builder.beginObject("p2p")
+        builder.field("protocol", observation.proto.description)
+        builder.field("message", observation.message.description)
+        builder.field("role", observation.role.description)
+        builder.field("direction", alert.direction.description)
+        // A listed v2 infohash matched through its truncated form reports the listed, full id.
+        let id = alert.hit.entry.id
+        builder.field("id_type", id.kind.description)
+        builder.field("id", id.hex)
+        builder.beginObject("context")
+        if let peerID = observation.peerID {
+            if let client = peerID.azureusClientTag { builder.field("client", client) }
+            builder.field("peer_id", peerID.description)
+        }
+        builder.endObject()
+        builder.endObject()
+        builder.beginObject("watchlist")
+        builder.field("list", alert.hit.source.name)
+        builder.field("label", alert.hit.entry.label)
+        builder.field("category", alert.hit.entry.category)
+        builder.field("list_sha256", alert.hit.source.sha256)
+        builder.endObject()
+    }
+
+    private mutating func writeFlowEnd(_ summary: FlowSummary) {
+        writeHeader(timestamp: summary.end, eventType: "flow_end", flowID: summary.flowID, key: summary.flowKey,
+                    source: summary.initiator, destination: summary.responder)
+        builder.field("app_proto", summary.proto?.appProtocol)
+        builder.field("subscriber", summary.subscriber.description)
+        builder.beginObject("flow")
+        builder.field("start", summary.start.iso8601)
+        builder.field("end", summary.end.iso8601)
+        builder.field("pkts_toserver", summary.packetsToServer)
+        builder.field("pkts_toclient", summary.packetsToClient)
+        builder.field("bytes_toserver", summary.bytesToServer)
+        builder.field("bytes_toclient", summary.bytesToClient)
+        builder.field("reason", summary.reason.description)
+        builder.endObject()
+        builder.beginObject("p2p")
+        builder.field("protocol", summary.proto?.description)
+        builder.beginArray("matches")
+        for matched in summary.matched {
+            builder.beginElement()
+            builder.field("id_type", matched.id.kind.description)
+            builder.field("id", matched.id.hex)
+            builder.field("sightings", matched.sightings)
+            builder.endObject()
+        }
+        builder.endArray()
+        builder.endObject()
+    }
+}

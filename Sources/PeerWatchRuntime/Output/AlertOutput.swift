@@ -1,0 +1,147 @@
+import Foundation
+import Logging
+import PeerWatchCore
+import Synchronization
+
+/// The output thread: takes events from the capture side through a bounded queue, encodes and
+/// chains them, and writes them to the log file and, for `read`, standard output.
+///
+/// The capture side never blocks on output when `policy` is `.dropWhenFull` (live capture): a
+/// full queue counts the events it could not take. Offline reading uses `.waitWhenFull`, so a
+/// file's every alert is written.
+public final class AlertOutput: Sendable {
+    /// What to do when the queue is full.
+    public enum Policy: Sendable {
+        /// Count and drop (live capture must not stall).
+        case dropWhenFull
+        /// Wait for room (offline reading must not lose records).
+        case waitWhenFull
+    }
+
+    /// Events queued at most; alerts are rare, so this absorbs any burst a real link makes.
+    public static let queueCapacity = 65_536
+
+    private struct State {
+        var queue: [DetectionEvent] = []
+        var closed = false
+        var dropped = 0
+        var written = 0
+        var failure: String?
+    }
+
+    private let state = Mutex(State())
+    private let wake = DispatchSemaphore(value: 0)
+    private let room = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let policy: Policy
+    private let logger: Logger
+
+    /// Starts the output thread.
+    /// - Parameters:
+    ///   - logPath: the alert log to append to, or `nil`.
+    ///   - writeToStandardOutput: whether records also go to standard output.
+    public init(
+        sensor: SensorIdentity, logPath: String?, writeToStandardOutput: Bool, policy: Policy, logger: Logger
+    ) throws(CaptureError) {
+        self.policy = policy
+        self.logger = logger
+        var chain = ChainState.genesis
+        var file: AlertLogFile?
+        if let logPath {
+            chain = try AlertLogFile.chainState(continuing: logPath)
+            file = try AlertLogFile(path: logPath)
+        }
+        let encoder = AlertEncoder(sensor: sensor, chain: chain)
+        let sinks = OutputSinks(file: file, standardOutput: writeToStandardOutput)
+        let thread = Thread { [self] in self.drain(encoder: encoder, sinks: sinks) }
+        thread.name = "peerwatch-output"
+        thread.start()
+    }
+
+    /// Queues events for writing; never blocks under `.dropWhenFull`.
+    public func submit(_ events: [DetectionEvent]) {
+        var pending = events[...]
+        while !pending.isEmpty {
+            let accepted = state.withLock { state -> Int in
+                let room = max(0, Self.queueCapacity - state.queue.count)
+                let take = min(room, pending.count)
+                state.queue.append(contentsOf: pending.prefix(take))
+                if take < pending.count, policy == .dropWhenFull {
+                    state.dropped += pending.count - take
+                    return pending.count
+                }
+                return take
+            }
+            if accepted > 0 { wake.signal() }
+            pending = pending.dropFirst(accepted)
+            if !pending.isEmpty { room.wait() }
+        }
+    }
+
+    /// Events dropped because the queue was full.
+    public var droppedCount: Int { state.withLock { $0.dropped } }
+
+    /// Records written.
+    public var writtenCount: Int { state.withLock { $0.written } }
+
+    /// Writes everything queued, stops the thread and reports a write failure if one occurred.
+    public func close() throws(CaptureError) {
+        state.withLock { $0.closed = true }
+        wake.signal()
+        finished.wait()
+        if let failure = state.withLock({ $0.failure }) { throw CaptureError(failure) }
+    }
+
+    private func drain(encoder: AlertEncoder, sinks: OutputSinks) {
+        var encoder = encoder
+        while true {
+            wake.wait()
+            let (batch, closed) = state.withLock { state -> ([DetectionEvent], Bool) in
+                let batch = state.queue
+                state.queue.removeAll(keepingCapacity: true)
+                return (batch, state.closed)
+            }
+            if !batch.isEmpty { room.signal() }
+            var output = [UInt8]()
+            for event in batch { output += encoder.encode(event) }
+            if !output.isEmpty {
+                do {
+                    try sinks.write(output)
+                    state.withLock { $0.written += batch.count }
+                } catch {
+                    logger.error("alert output failed", metadata: ["error": "\(error)"])
+                    state.withLock { $0.failure = error.description }
+                }
+            }
+            if closed {
+                sinks.sync()
+                finished.signal()
+                return
+            }
+        }
+    }
+}
+
+/// Where encoded records go.
+private struct OutputSinks: @unchecked Sendable {
+    // Used only by the output thread after construction.
+    let file: AlertLogFile?
+    let standardOutput: Bool
+
+    func write(_ bytes: [UInt8]) throws(CaptureError) {
+        try file?.write(bytes)
+        if standardOutput {
+            bytes.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = Foundation.write(STDOUT_FILENO, raw.baseAddress! + offset, raw.count - offset)
+                    if n < 0, errno == EINTR { continue }
+                    if n <= 0 { return }
+                    offset += n
+                }
+            }
+        }
+    }
+
+    func sync() { file?.sync() }
+}

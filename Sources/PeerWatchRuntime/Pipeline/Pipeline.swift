@@ -1,0 +1,129 @@
+import Foundation
+import Logging
+import PeerWatchCore
+
+/// Everything a pipeline run needs besides the watch list.
+public struct PipelineOptions: Sendable {
+    /// Where packets come from.
+    public var source: PacketSource
+    /// The engine's tunables.
+    public var engine = EngineConfiguration()
+    /// The sensor's name in records.
+    public var sensorName: String
+    /// The alert log, or `nil`.
+    public var logPath: String?
+    /// Whether records also go to standard output.
+    public var writeToStandardOutput = false
+    /// How often a live capture logs its counters, in seconds.
+    public var statisticsInterval: TimeInterval = 60
+
+    public init(source: PacketSource, sensorName: String) {
+        self.source = source
+        self.sensorName = sensorName
+    }
+}
+
+/// What a run did, for the closing log line and the exit status.
+public struct PipelineReport: Sendable {
+    /// The engine's counters.
+    public var counters: EngineCounters
+    /// libpcap's counters, for a live capture.
+    public var capture: CaptureStatistics?
+    /// Records written.
+    public var recordsWritten: Int
+    /// Records dropped because output could not keep up.
+    public var recordsDropped: Int
+}
+
+/// Capture → detection → output. The capture thread decodes and detects inline, straight from
+/// libpcap's buffer (no packet copy), and hands events to the output thread. Offline `read`
+/// and live `run` use the same path.
+public final class Pipeline {
+    private let options: PipelineOptions
+    private let logger: Logger
+    private var engine: DetectionEngine
+
+    public init(options: PipelineOptions, watchList: WatchListSnapshot, logger: Logger) {
+        self.options = options
+        self.logger = logger
+        engine = DetectionEngine(configuration: options.engine, watchList: watchList)
+    }
+
+    /// Runs until the source ends or `stop` is requested.
+    /// - Parameter onCaptureOpen: called once capture has started (readiness).
+    public func run(stop: StopSignal, onCaptureOpen: @escaping () -> Void = {}) throws(CaptureError) -> PipelineReport {
+        if case .files(let paths) = options.source { try CaptureLoop.validate(files: paths) }
+        let isLive: Bool
+        if case .live = options.source { isLive = true } else { isLive = false }
+        let output = try AlertOutput(
+            sensor: SensorIdentity(name: options.sensorName, interface: options.source.interfaceName),
+            logPath: options.logPath, writeToStandardOutput: options.writeToStandardOutput,
+            policy: isLive ? .dropWhenFull : .waitWhenFull, logger: logger
+        )
+        var loop = CaptureLoop(source: options.source, shouldStop: { stop.isRequested })
+        var events: [DetectionEvent] = []
+        events.reserveCapacity(64)
+        var lastStatistics = Date()
+        var opened = false
+        var captureFailure: CaptureError?
+        do {
+            try loop.run(onOpen: { [logger, options] linkName in
+                if !opened {
+                    opened = true
+                    logger.info("capture started", metadata: ["capture.source": "\(Self.describe(options.source))", "capture.link": "\(linkName)"])
+                    onCaptureOpen()
+                }
+            }, onIdle: {
+                // No packet for a while: let wall-clock time expire idle flows.
+                self.engine.advanceClock(to: Self.now(), events: &events)
+                if !events.isEmpty {
+                    output.submit(events)
+                    events.removeAll(keepingCapacity: true)
+                }
+                if isLive, Date().timeIntervalSince(lastStatistics) >= options.statisticsInterval {
+                    lastStatistics = Date()
+                    self.logStatistics(output: output)
+                }
+            }, consume: { bytes, wireLength, timestamp, link in
+                self.engine.process(frame: bytes, wireLength: wireLength, timestamp: timestamp, link: link, events: &events)
+                if !events.isEmpty {
+                    output.submit(events)
+                    events.removeAll(keepingCapacity: true)
+                }
+            })
+        } catch {
+            captureFailure = error
+        }
+        engine.finish(events: &events)
+        output.submit(events)
+        try output.close()
+        if let captureFailure { throw captureFailure }
+        let report = PipelineReport(
+            counters: engine.counters, capture: loop.finalStatistics,
+            recordsWritten: output.writtenCount, recordsDropped: output.droppedCount
+        )
+        return report
+    }
+
+    private func logStatistics(output: AlertOutput) {
+        let c = engine.counters
+        logger.info("statistics", metadata: [
+            "packets": "\(c.packets)", "bytes": "\(c.bytes)", "flows.active": "\(engine.flowCount)",
+            "flows.p2p": "\(c.p2pFlows.reduce(0, +))", "alerts": "\(c.matches)",
+            "alerts.dropped": "\(output.droppedCount)",
+        ])
+    }
+
+    static func now() -> Timestamp {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Timestamp(seconds: Int64(time.tv_sec), microseconds: Int64(time.tv_nsec / 1_000))
+    }
+
+    static func describe(_ source: PacketSource) -> String {
+        switch source {
+        case .files(let paths): paths.joined(separator: ", ")
+        case .live(let options): options.interface
+        }
+    }
+}

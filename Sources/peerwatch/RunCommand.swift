@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import PeerWatchRuntime
+
+/// `peerwatch run`: captures live from an interface until SIGINT or SIGTERM.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Capture live from an interface and write alert records to the log.",
+        discussion: """
+            Runs until SIGINT or SIGTERM, then writes every pending record, ends open flagged \
+            flows with flow_end records, logs libpcap's drop counters and exits 0.
+            """
+    )
+
+    @Option(name: .customLong("interface"), help: ArgumentHelp("The interface to capture on.", valueName: "name"))
+    var interface: String
+
+    @OptionGroup var detection: DetectionOptions
+
+    @Option(name: .customLong("bpf"), help: ArgumentHelp("A BPF filter expression.", valueName: "filter"))
+    var filter: String?
+
+    @Option(name: .customLong("snaplen"), help: ArgumentHelp("Bytes kept of each packet.", valueName: "bytes"))
+    var snapshotLength: Int = 65_535
+
+    @Option(name: .customLong("buffer-size"), help: ArgumentHelp("Kernel capture buffer size in MiB.", valueName: "mib"))
+    var bufferMiB: Int = 64
+
+    @Flag(name: .customLong("no-promiscuous"), help: "Do not put the interface in promiscuous mode.")
+    var noPromiscuous = false
+
+    @Flag(name: .customLong("stdout"), help: "Also print records on standard output.")
+    var standardOutput = false
+
+    func validate() throws {
+        guard detection.logPath != nil || standardOutput else {
+            throw ValidationError("Give --log FILE (or --stdout) so that alerts are kept somewhere.")
+        }
+        guard (64 ... 262_144).contains(snapshotLength) else { throw ValidationError("--snaplen must be between 64 and 262144.") }
+        guard (1 ... 4_096).contains(bufferMiB) else { throw ValidationError("--buffer-size must be between 1 and 4096 MiB.") }
+    }
+
+    func run() throws {
+        let logger = detection.makeLogger()
+        let watchList = try detection.loadWatchLists(logger: logger)
+        var live = LiveCaptureOptions(interface: interface)
+        live.filter = filter
+        live.snapshotLength = snapshotLength
+        live.bufferSize = bufferMiB * 1024 * 1024
+        live.promiscuous = !noPromiscuous
+        var options = PipelineOptions(source: .live(live), sensorName: detection.resolvedSensorName)
+        options.engine = detection.engineConfiguration()
+        options.logPath = detection.logPath
+        options.writeToStandardOutput = standardOutput
+        let stop = StopSignal()
+        stop.installHandlers { number in
+            logger.notice("stopping", metadata: ["signal": "\(number == SIGTERM ? "SIGTERM" : "SIGINT")"])
+        }
+        do {
+            let report = try Pipeline(options: options, watchList: watchList, logger: logger).run(stop: stop)
+            logSummary(report, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("peerwatch: \(error.description)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
