@@ -8,7 +8,7 @@ import PeerWatchTestSupport
 let directory = CommandLine.arguments.dropFirst().first ?? "seeds"
 var random = SeededGenerator(seed: 0x5EED_0001)
 var frames: [Frame] = []
-let start = Timestamp(seconds: 1_795_000_000, microseconds: 0)  // 2026-11-17
+let start = Timestamp(seconds: 1_795_000_000, microseconds: 0)  // 2026-11-18T11:06:40Z
 var clock = start
 
 @MainActor func ip(_ text: String) -> IPAddress {

@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+import PeerWatchCore
+@testable import PeerWatchRuntime
+
+/// The reference corpus beside the repository (`../shared/corpus`), with ground truth per capture.
+enum Corpus {
+    static let root: URL? = {
+        if let override = ProcessInfo.processInfo.environment["PEERWATCH_CORPUS"] {
+            return URL(fileURLWithPath: override)
+        }
+        // Tests/PeerWatchRuntimeTests/ConformanceTests.swift → the package root → ../shared/corpus
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let candidate = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/corpus")
+        return FileManager.default.fileExists(atPath: candidate.appendingPathComponent("truth").path) ? candidate : nil
+    }()
+
+    static var isPresent: Bool { root != nil }
+
+    struct Expectation: Hashable, CustomStringConvertible {
+        var flow: Set<String>   // both endpoints, "address|port"
+        var id: String
+        var firstSeen: String
+        var sentByInitiator: Bool
+        var description: String { "\(id) on \(flow.sorted()) at \(firstSeen)\(sentByInitiator ? "" : " (sent by responder)")" }
+    }
+
+    struct Truth {
+        var capture: String
+        var category: String
+        var expect: [[String: Any]]
+        var optional: [[String: Any]]
+        var mustNotReport: [String]
+    }
+
+    static func truths() throws -> [Truth] {
+        guard let root else { return [] }
+        let directory = root.appendingPathComponent("truth")
+        return try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }.sorted().map { name in
+            let data = try Data(contentsOf: directory.appendingPathComponent(name))
+            let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+            return Truth(
+                capture: object["capture"] as? String ?? "",
+                category: object["category"] as? String ?? "",
+                expect: object["expect"] as? [[String: Any]] ?? [],
+                optional: object["expect_optional"] as? [[String: Any]] ?? [],
+                mustNotReport: (object["must_not_report"] as? [[String: Any]] ?? []).compactMap { $0["value"] as? String }
+            )
+        }
+    }
+
+    static func endpoint(_ text: String) -> String {
+        guard let colon = text.lastIndex(of: ":") else { return text }
+        var address = String(text[..<colon])
+        if address.hasPrefix("["), address.hasSuffix("]") { address = String(address.dropFirst().dropLast()) }
+        let normalised = IPAddress(address).map(\.description) ?? address
+        return "\(normalised)|\(text[text.index(after: colon)...])"
+    }
+
+    static func expectation(_ entry: [String: Any]) -> Expectation? {
+        guard let flow = entry["flow"] as? [String: Any], let src = flow["src"] as? String, let dst = flow["dst"] as? String,
+              let id = entry["id"] as? String, let firstSeen = entry["first_seen"] as? String else { return nil }
+        return Expectation(flow: [endpoint(src), endpoint(dst)], id: id, firstSeen: firstSeen,
+                           sentByInitiator: (entry["sent_by"] as? String) != "dst")
+    }
+
+    /// A watch list holding every identifier the truth expects and every value it says must
+    /// not be reported, so that a false positive would raise a match.
+    static func watchList(for truth: Truth, in directory: TemporaryDirectory) throws -> WatchListSnapshot {
+        var lines = ["btih:\(String(repeating: "7", count: 40)) never seen"]
+        for entry in truth.expect + truth.optional {
+            if let kind = entry["id_type"] as? String, let id = entry["id"] as? String { lines.append("\(kind):\(id)") }
+        }
+        for value in truth.mustNotReport {
+            switch value.count {
+            case 40: lines += ["btih:\(value) must-not-report", "sha1:\(value) must-not-report"]
+            case 32: lines += ["ed2k:\(value) must-not-report", "md5:\(value) must-not-report"]
+            default: break
+            }
+        }
+        let path = try directory.write("truth.txt", text: lines.joined(separator: "\n") + "\n")
+        return try WatchListLoader.load(paths: [path])
+    }
+}
+
+/// Runs PeerWatch over the corpus and compares with its ground truth, flow by flow.
+@Suite(.enabled(if: Corpus.isPresent, "../shared/corpus is absent: conformance skipped"))
+struct ConformanceTests {
+    /// The protocols whose identifiers PeerWatch decodes today (truth `protocol` names).
+    static let decodedProtocols: Set<String> = ["bittorrent"]
+
+    @Test func everyBitTorrentHandshakeCaptureMatchesItsTruthExactly() throws {
+        let truths = try Corpus.truths().filter { truth in truth.expect.contains { ($0["protocol"] as? String) == "bittorrent" } }
+        #expect(truths.map(\.capture).sorted() == ["ndpi-bittorrent.pcap", "ndpi-bittorrent_tcp_miss.pcapng"])
+        for truth in truths {
+            try check(truth)
+        }
+    }
+
+    @Test func otherP2PCapturesGetNoInventedIdentifiers() throws {
+        let truths = try Corpus.truths().filter { $0.category == "p2p" && !$0.expect.contains { ($0["protocol"] as? String) == "bittorrent" } }
+        #expect(truths.count >= 8)
+        for truth in truths {
+            try check(truth)
+        }
+    }
+
+    @Test func negativeCapturesYieldNothing() throws {
+        let truths = try Corpus.truths().filter { $0.category != "p2p" }
+        #expect(truths.count >= 15)
+        for truth in truths {
+            let directory = try TemporaryDirectory()
+            let path = try #require(Corpus.root).appendingPathComponent("pcap/\(truth.capture)").path
+            let result = try OfflineAnalysis.run(paths: [path], watchList: try Corpus.watchList(for: truth, in: directory))
+            #expect(result.events.isEmpty, "\(truth.capture): \(result.events.count) records")
+            #expect(result.counters.observations == 0, "\(truth.capture)")
+            #expect(result.counters.p2pFlows.reduce(0, +) == 0, "\(truth.capture)")
+            #expect(result.counters.packets > 0, "\(truth.capture)")
+        }
+    }
+
+    func check(_ truth: Corpus.Truth) throws {
+        let directory = try TemporaryDirectory()
+        let path = try #require(Corpus.root).appendingPathComponent("pcap/\(truth.capture)").path
+        let result = try OfflineAnalysis.run(paths: [path], watchList: try Corpus.watchList(for: truth, in: directory))
+        let expected = Set(truth.expect.filter { Self.decodedProtocols.contains($0["protocol"] as? String ?? "") }.compactMap(Corpus.expectation))
+        let optional = Set(truth.optional.filter { Self.decodedProtocols.contains($0["protocol"] as? String ?? "") }.compactMap(Corpus.expectation))
+        let found = Set(result.matches.map { alert in
+            Corpus.Expectation(
+                flow: ["\(alert.source.address)|\(alert.source.port)", "\(alert.destination.address)|\(alert.destination.port)"],
+                id: alert.observation.contentID.hex, firstSeen: alert.timestamp.iso8601, sentByInitiator: alert.direction == .toServer)
+        }).subtracting(optional)
+        let missing = expected.subtracting(found)
+        let invented = found.subtracting(expected)
+        #expect(missing.isEmpty, "\(truth.capture): missing \(missing.sorted { $0.description < $1.description })")
+        #expect(invented.isEmpty, "\(truth.capture): invented \(invented.sorted { $0.description < $1.description })")
+        #expect(result.matches.count == found.count + result.matches.filter { m in optional.contains { $0.id == m.observation.contentID.hex } }.count,
+                "\(truth.capture): more than one match per identifier and flow")
+    }
+}

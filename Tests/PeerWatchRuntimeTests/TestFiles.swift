@@ -1,0 +1,42 @@
+import Foundation
+import PeerWatchCore
+import PeerWatchTestSupport
+
+/// A temporary directory for one test, removed when the value goes away.
+final class TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("peerwatch-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        path = base.path
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Writes `bytes` to `name` inside the directory and returns the file's path.
+    func write(_ name: String, _ bytes: [UInt8]) throws -> String {
+        let file = "\(path)/\(name)"
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        return file
+    }
+
+    func write(_ name: String, text: String) throws -> String {
+        try write(name, Array(text.utf8))
+    }
+}
+
+/// A BitTorrent flow whose handshake carries `infoHash`, for capture tests.
+func bittorrentFrames(infoHash: [UInt8], clientPort: UInt16 = 51_413, link: LinkType = .ethernet, startSecond: Int64 = 1_795_000_000) -> [Frame] {
+    let client = Endpoint(address: IPAddress("198.51.100.23") ?? IPAddress(ipv4: 0), port: clientPort)
+    let server = Endpoint(address: IPAddress("203.0.113.5") ?? IPAddress(ipv4: 0), port: 6_881)
+    var tcp = TCPConversation(client: client, server: server, start: Timestamp(seconds: startSecond, microseconds: 0), link: link)
+    var random = SeededGenerator(seed: UInt64(clientPort))
+    var frames = tcp.open()
+    frames += tcp.send(fromClient: true, BitTorrentFixtures.handshake(infoHash: infoHash, peerID: BitTorrentFixtures.peerID(clientTag: "-TR3000-", using: &random)))
+    frames += tcp.close()
+    return frames
+}
+
+let listedHash: [UInt8] = Hex.decode("dcfcdccfb9e670ccc3dd40c78c161f2bea243126") ?? []
+let listedLine = "btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126 series 17\n"
