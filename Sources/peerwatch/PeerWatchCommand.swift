@@ -13,6 +13,6 @@ struct PeerWatchCommand: ParsableCommand {
             on a watch list. Flows that match nothing leave no record.
             """,
         version: "0.1.0",
-        subcommands: [ReadCommand.self, RunCommand.self]
+        subcommands: [ReadCommand.self, RunCommand.self, VerifyCommand.self]
     )
 }

@@ -17,15 +17,17 @@ public enum PacketSource: Sendable {
 /// Reads packets from a source and hands each, borrowed, to a consumer on the calling thread.
 struct CaptureLoop {
     let source: PacketSource
-    let shouldStop: @Sendable () -> Bool
+    let stop: StopSignal?
 
     /// Statistics of the live handle, read just before it closed.
     private(set) var finalStatistics: CaptureStatistics?
 
-    init(source: PacketSource, shouldStop: @escaping @Sendable () -> Bool) {
+    init(source: PacketSource, stop: StopSignal?) {
         self.source = source
-        self.shouldStop = shouldStop
+        self.stop = stop
     }
+
+    private func shouldStop() -> Bool { stop?.isRequested ?? false }
 
     /// Opens every file first, so that a bad file is reported before anything is read.
     static func validate(files: [String]) throws(CaptureError) {
@@ -69,7 +71,12 @@ struct CaptureLoop {
                 throw CaptureError("\(options.interface): link type \(handle.dataLinkName) (\(handle.dataLinkType)) is not supported")
             }
             onOpen(handle.dataLinkName)
-            defer { finalStatistics = handle.statistics() }
+            let breaker = handle.breaker
+            let token = stop?.addWaker { breaker.breakLoop() }
+            defer {
+                if let token { stop?.removeWaker(token) }
+                finalStatistics = handle.statistics()
+            }
             while !shouldStop() {
                 switch try handle.next() {
                 case .packet(let bytes, let wireLength, let timestamp):

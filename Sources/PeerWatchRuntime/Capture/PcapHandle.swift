@@ -124,6 +124,10 @@ struct PcapHandle: ~Copyable {
         }
     }
 
+    /// A thread-safe way to interrupt a blocked `next()`; valid only while this handle is open.
+    /// The corresponding C function is `pcap_breakloop`.
+    var breaker: PcapBreaker { PcapBreaker(raw: raw) }
+
     /// libpcap's drop counters. The corresponding C function is `pcap_stats`.
     func statistics() -> CaptureStatistics? {
         var stats = pcap_stat()
@@ -134,4 +138,12 @@ struct PcapHandle: ~Copyable {
         result.droppedByInterface = UInt64(stats.ps_ifdrop)
         return result
     }
+}
+
+/// Interrupts a blocked read on a handle from another thread (`pcap_breakloop` is documented as
+/// safe to call from other threads and signal handlers). Whoever holds one must stop using it
+/// before the handle closes.
+struct PcapBreaker: @unchecked Sendable {
+    let raw: OpaquePointer
+    func breakLoop() { pcap_breakloop(raw) }
 }

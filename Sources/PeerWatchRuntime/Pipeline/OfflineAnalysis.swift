@@ -29,7 +29,7 @@ public enum OfflineAnalysis {
         try CaptureLoop.validate(files: paths)
         var engine = DetectionEngine(configuration: configuration, watchList: watchList)
         var events: [DetectionEvent] = []
-        var loop = CaptureLoop(source: .files(paths), shouldStop: { false })
+        var loop = CaptureLoop(source: .files(paths), stop: nil)
         try loop.run { bytes, wireLength, timestamp, link in
             engine.process(frame: bytes, wireLength: wireLength, timestamp: timestamp, link: link, events: &events)
         }

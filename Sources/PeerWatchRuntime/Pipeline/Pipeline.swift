@@ -60,7 +60,7 @@ public final class Pipeline {
             logPath: options.logPath, writeToStandardOutput: options.writeToStandardOutput,
             policy: isLive ? .dropWhenFull : .waitWhenFull, logger: logger
         )
-        var loop = CaptureLoop(source: options.source, shouldStop: { stop.isRequested })
+        var loop = CaptureLoop(source: options.source, stop: stop)
         var events: [DetectionEvent] = []
         events.reserveCapacity(64)
         var lastStatistics = Date()

@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+
+@Suite struct CommandTests {
+    @Test func topLevelHelpListsTheCommands() throws {
+        let result = try CommandRunner.peerwatch(["--help"])
+        #expect(result.status == 0)
+        #expect(result.standardOutput == """
+            OVERVIEW: Passive peer-to-peer traffic monitor: flags watch-listed content
+            identifiers.
+
+            PeerWatch reads packets from capture files or a live interface, recognises
+            BitTorrent peer-wire handshakes, and raises a JSON alert for every infohash
+            that is on a watch list. Flows that match nothing leave no record.
+
+            USAGE: peerwatch <subcommand>
+
+            OPTIONS:
+              --version               Show the version.
+              -h, --help              Show help information.
+
+            SUBCOMMANDS:
+              read                    Read pcap or pcapng files and print alert records as
+                                      JSON lines.
+              run                     Capture live from an interface and write alert
+                                      records to the log.
+              verify                  Check an alert log's chain: no record removed,
+                                      reordered or altered.
+
+              See 'peerwatch help <subcommand>' for detailed help.
+
+            """)
+    }
+
+    @Test func readHelpIsExact() throws {
+        let result = try CommandRunner.peerwatch(["read", "--help"])
+        #expect(result.status == 0)
+        #expect(result.standardOutput == """
+            OVERVIEW: Read pcap or pcapng files and print alert records as JSON lines.
+
+            Files are read one after another as one capture. Every match and flow_end
+            record goes to standard output (and to --log if given); diagnostics go to
+            standard error. Exit status: 0 when the files were read, 1 when a file or watch
+            list could not be.
+
+            USAGE: peerwatch read <file> ... [--watchlist <file> ...] [--log <file>] [--home-net <cidr> ...] [--sensor <name>] [--max-flows <count>] [--log-level <level>] [--quiet]
+
+            ARGUMENTS:
+              <file>                  Capture files (pcap or pcapng).
+
+            OPTIONS:
+              --watchlist <file>      A watch list in the native format (kind:hex [label]
+                                      per line); repeat for several.
+              --log <file>            Append alert records to this file (JSON lines,
+                                      chained).
+              --home-net <cidr>       A subscriber address block, such as 192.0.2.0/24;
+                                      repeat for several.
+              --sensor <name>         The sensor name written in records (default: the host
+                                      name).
+              --max-flows <count>     The most flows tracked at once. (default: 262144)
+              --log-level <level>     Diagnostics on standard error: trace, debug, info,
+                                      notice, warning, error, critical. (default: info)
+              --quiet                 Do not print records on standard output (use with
+                                      --log).
+              --version               Show the version.
+              -h, --help              Show help information.
+
+
+            """)
+    }
+
+    @Test func runHelpNamesTheCaptureOptions() throws {
+        let result = try CommandRunner.peerwatch(["run", "--help"])
+        #expect(result.status == 0)
+        for option in ["--interface <name>", "--bpf <filter>", "--snaplen <bytes>", "--buffer-size <mib>", "--no-promiscuous", "--log <file>"] {
+            #expect(result.standardOutput.contains(option), "\(option)")
+        }
+    }
+
+    /// The README's first command: the demo capture against the demo watch list.
+    @Test func readsTheBundledSeeds() throws {
+        let result = try CommandRunner.peerwatch(["read", "seeds/demo.pcap", "--watchlist", "seeds/demo-watchlist.txt",
+                                                  "--home-net", "198.51.100.0/24", "--home-net", "2001:db8:100::/48", "--sensor", "demo"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let all = try records(result.standardOutput)
+        let matches = all.filter { $0["event_type"] as? String == "match" }
+        let ends = all.filter { $0["event_type"] as? String == "flow_end" }
+        #expect(matches.count == 4)
+        #expect(ends.count == 4)
+        let labels = matches.compactMap { ($0["watchlist"] as? [String: Any])?["label"] as? String }
+        #expect(labels == ["demo series A", "demo series B", "demo series C", "demo series A"])
+        let sources = matches.compactMap { $0["src_ip"] as? String }
+        #expect(sources == ["198.51.100.23", "198.51.100.24", "2001:db8:200::7", "198.51.100.25"])
+        let subscribers = matches.compactMap { $0["subscriber"] as? String }
+        #expect(subscribers == ["src", "src", "dest", "src"])
+        #expect(all.compactMap { ($0["chain"] as? [String: Any])?["seq"] as? Int } == Array(1 ... 8))
+        #expect(result.standardError.contains("alerts=4"))
+    }
+
+    @Test func verifyAcceptsAWholeLogAndFindsATamperedOne() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("peerwatch-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = directory.appendingPathComponent("alerts.json").path
+        let read = try CommandRunner.peerwatch(["read", "seeds/demo.pcap", "--watchlist", "seeds/demo-watchlist.txt", "--log", log, "--quiet"])
+        #expect(read.status == 0)
+        #expect(read.standardOutput.isEmpty)
+        let good = try CommandRunner.peerwatch(["verify", log])
+        #expect(good.status == 0)
+        #expect(good.standardOutput == "\(log): OK, 8 records, chain intact\n")
+        var lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        lines.remove(at: 1)
+        try lines.joined(separator: "\n").write(toFile: log, atomically: true, encoding: .utf8)
+        let bad = try CommandRunner.peerwatch(["verify", log])
+        #expect(bad.status == 1)
+        #expect(bad.standardOutput == "\(log): BROKEN at line 2: prev does not match the record before (a record was removed or reordered) (1 records verified before it)\n")
+    }
+
+    @Test func aBadWatchListLineIsRefusedWithFileAndLine() throws {
+        let list = FileManager.default.temporaryDirectory.appendingPathComponent("peerwatch-bad-\(UUID().uuidString).txt").path
+        try "# list\nbtih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126\nbtih:xyz\n".write(toFile: list, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: list) }
+        let result = try CommandRunner.peerwatch(["read", "seeds/demo.pcap", "--watchlist", list])
+        #expect(result.status == 1)
+        #expect(result.standardOutput.isEmpty)
+        #expect(result.standardError.contains("\(list):3: btih needs 40 hex digits, found \"xyz\""))
+    }
+
+    @Test func aFileThatIsNotACaptureExitsOneWithAMessage() throws {
+        let result = try CommandRunner.peerwatch(["read", "seeds/demo-watchlist.txt", "--watchlist", "seeds/demo-watchlist.txt"])
+        #expect(result.status == 1)
+        #expect(result.standardError.contains("peerwatch: seeds/demo-watchlist.txt: not a readable pcap or pcapng capture"))
+    }
+
+    @Test func usageErrorsExitSixtyFour() throws {
+        let noList = try CommandRunner.peerwatch(["read", "seeds/demo.pcap"])
+        #expect(noList.status == 64)
+        #expect(noList.standardError.contains("Give at least one --watchlist file."))
+        let badNet = try CommandRunner.peerwatch(["read", "seeds/demo.pcap", "--watchlist", "seeds/demo-watchlist.txt", "--home-net", "10.0.0.0/40"])
+        #expect(badNet.status == 64)
+        let noLog = try CommandRunner.peerwatch(["run", "--interface", "lo", "--watchlist", "seeds/demo-watchlist.txt"])
+        #expect(noLog.status == 64)
+        #expect(noLog.standardError.contains("Give --log FILE (or --stdout)"))
+    }
+
+    @Test func aMissingInterfaceIsAClearError() throws {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("peerwatch-noif-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let result = try CommandRunner.peerwatch(["run", "--interface", "pw-no-such-if0", "--watchlist", "seeds/demo-watchlist.txt", "--log", log])
+        #expect(result.status == 1)
+        #expect(result.standardError.contains("pw-no-such-if0"))
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+
+/// Two network namespaces joined by a veth pair, made by the test and removed after it.
+/// Addresses come from TEST-NET-1 (192.0.2.0/24); no traffic leaves the namespaces.
+final class NamespacePair {
+    let client: String, server: String
+    let clientInterface: String, serverInterface: String
+    static let clientAddress = "192.0.2.1"
+    static let serverAddress = "192.0.2.2"
+
+    /// Whether the test can make namespaces here (root and iproute2; CI runs as root).
+    static var isAvailable: Bool {
+        geteuid() == 0 && FileManager.default.isExecutableFile(atPath: ip) && FileManager.default.fileExists(atPath: "/usr/bin/python3")
+    }
+
+    static var ip: String { FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip" }
+
+    init() throws {
+        let tag = String(getpid() % 100_000)
+        client = "pwc\(tag)"
+        server = "pws\(tag)"
+        clientInterface = "pwvc\(tag)"
+        serverInterface = "pwvs\(tag)"
+        try? tearDown()
+        for arguments in [
+            ["netns", "add", client], ["netns", "add", server],
+            ["link", "add", clientInterface, "type", "veth", "peer", "name", serverInterface],
+            ["link", "set", clientInterface, "netns", client], ["link", "set", serverInterface, "netns", server],
+            ["-n", client, "addr", "add", "\(Self.clientAddress)/24", "dev", clientInterface],
+            ["-n", server, "addr", "add", "\(Self.serverAddress)/24", "dev", serverInterface],
+            ["-n", client, "link", "set", clientInterface, "up"], ["-n", server, "link", "set", serverInterface, "up"],
+            ["-n", client, "link", "set", "lo", "up"], ["-n", server, "link", "set", "lo", "up"],
+        ] {
+            let result = try CommandRunner.run(Self.ip, arguments, timeout: 20)
+            guard result.status == 0 else { throw SetupError(message: "ip \(arguments.joined(separator: " ")): \(result.standardError)") }
+        }
+    }
+
+    deinit { try? tearDown() }
+
+    private func tearDown() throws {
+        _ = try CommandRunner.run(Self.ip, ["netns", "del", client], timeout: 20)
+        _ = try CommandRunner.run(Self.ip, ["netns", "del", server], timeout: 20)
+    }
+
+    /// Starts `arguments` inside namespace `name` without waiting for it.
+    func start(in name: String, _ arguments: [String], standardError: FileHandle? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.ip)
+        process.arguments = ["netns", "exec", name] + arguments
+        process.currentDirectoryURL = CommandRunner.packageRoot
+        if let standardError { process.standardError = standardError }
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    struct SetupError: Error { var message: String }
+}
+
+/// Polls `condition` every 50 ms for at most `seconds`.
+func waitUntil(seconds: TimeInterval, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+    return condition()
+}
+
+@Suite(.serialized, .enabled(if: NamespacePair.isAvailable, "needs root, iproute2 and python3 to create network namespaces"))
+struct LiveCaptureTests {
+    static let infoHash = "dcfcdccfb9e670ccc3dd40c78c161f2bea243126"
+
+    /// A peer that accepts one connection, reads a handshake and answers with its own.
+    static let server = """
+        import socket, sys
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("192.0.2.2", 6881)); s.listen(1); s.settimeout(20)
+        open(sys.argv[1], "w").close()
+        c, _ = s.accept(); c.settimeout(10)
+        data = b""
+        while len(data) < 68:
+            chunk = c.recv(68 - len(data))
+            if not chunk: break
+            data += chunk
+        c.sendall(data[:48] + b"-qB4630-" + b"s" * 12); c.close()
+        """
+
+    /// A peer that connects and sends a BEP 3 handshake for the watch-listed torrent.
+    static let client = """
+        import socket
+        h = bytes([19]) + b"BitTorrent protocol" + bytes(8) + bytes.fromhex("\(infoHash)") + b"-TR3000-" + b"c" * 12
+        s = socket.create_connection(("192.0.2.2", 6881), timeout=10); s.sendall(h)
+        s.recv(68); s.close()
+        """
+
+    @Test func runCapturesAHandshakeAcrossNamespacesAndAlerts() throws {
+        let pair = try NamespacePair()
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("peerwatch-live-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let list = work.appendingPathComponent("list.txt").path
+        let log = work.appendingPathComponent("alerts.json").path
+        let errors = work.appendingPathComponent("peerwatch.err").path
+        let ready = work.appendingPathComponent("server.ready").path
+        try "btih:\(Self.infoHash) live test\n".write(toFile: list, atomically: true, encoding: .utf8)
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
+        let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+
+        let monitor = try pair.start(in: pair.client, [CommandRunner.binary, "run", "--interface", pair.clientInterface,
+                                                       "--watchlist", list, "--log", log, "--sensor", "live-test",
+                                                       "--home-net", "192.0.2.1/32"], standardError: errorHandle)
+        defer { if monitor.isRunning { monitor.terminate() } }
+        let started = waitUntil(seconds: 15) { ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").contains("capture started") }
+        try #require(started, "peerwatch did not start: \((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "")")
+
+        let server = try pair.start(in: pair.server, ["/usr/bin/python3", "-c", Self.server, ready])
+        defer { if server.isRunning { server.terminate() } }
+        try #require(waitUntil(seconds: 15) { FileManager.default.fileExists(atPath: ready) }, "the test peer did not listen")
+        let client = try CommandRunner.run(NamespacePair.ip, ["netns", "exec", pair.client, "/usr/bin/python3", "-c", Self.client], timeout: 30)
+        #expect(client.status == 0, "\(client.standardError)")
+
+        let alerted = waitUntil(seconds: 15) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("\"match\"") }
+        #expect(alerted, "no match in the log")
+        kill(monitor.processIdentifier, SIGTERM)
+        #expect(waitUntil(seconds: 15) { !monitor.isRunning }, "peerwatch did not stop on SIGTERM")
+        monitor.waitUntilExit()
+        #expect(monitor.terminationStatus == 0)
+        try errorHandle.close()
+
+        let all = try records(try String(contentsOfFile: log, encoding: .utf8))
+        let matches = all.filter { $0["event_type"] as? String == "match" }
+        let ends = all.filter { $0["event_type"] as? String == "flow_end" }
+        // The infohash crosses the flow both ways: one match (the first sighting), and the
+        // flow_end written at shutdown counts both sightings.
+        try #require(matches.count == 1, "\(all)")
+        let match = matches[0]
+        #expect(match["src_ip"] as? String == NamespacePair.clientAddress)
+        #expect(match["dest_ip"] as? String == NamespacePair.serverAddress)
+        #expect(match["dest_port"] as? Int == 6881)
+        #expect(match["proto"] as? String == "TCP")
+        #expect(match["interface"] as? String == pair.clientInterface)
+        #expect(match["sensor"] as? String == "live-test")
+        #expect(match["subscriber"] as? String == "src")
+        let p2p = try #require(match["p2p"] as? [String: Any])
+        #expect(p2p["id"] as? String == Self.infoHash)
+        #expect(p2p["message"] as? String == "handshake")
+        #expect(p2p["role"] as? String == "seeking")
+        #expect(p2p["direction"] as? String == "to_server")
+        #expect((p2p["context"] as? [String: Any])?["client"] as? String == "-TR3000-")
+        #expect((match["watchlist"] as? [String: Any])?["label"] as? String == "live test")
+        try #require(ends.count == 1)
+        #expect((ends[0]["flow"] as? [String: Any])?["reason"] as? String == "shutdown")
+        let sightings = ((ends[0]["p2p"] as? [String: Any])?["matches"] as? [[String: Any]])?.first?["sightings"] as? Int
+        #expect(sightings == 2)
+        let finished = try String(contentsOfFile: errors, encoding: .utf8)
+        #expect(finished.contains("capture.dropped.kernel=0"))
+    }
+}
