@@ -26,7 +26,7 @@ public struct DetectionEngine {
     public init(configuration: EngineConfiguration = EngineConfiguration(), watchList: WatchListSnapshot = .empty) {
         self.configuration = configuration
         self.watchList = watchList
-        flows = FlowTable(capacity: configuration.maxFlows)
+        flows = FlowTable(capacity: configuration.maxFlows, placeholder: FlowRecord.placeholder)
     }
 
     /// How many flows are tracked now.

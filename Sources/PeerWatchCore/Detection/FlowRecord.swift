@@ -56,6 +56,9 @@ struct FlowRecord {
         lastSeen = start
     }
 
+    /// What free flow-table slots hold.
+    static let placeholder = FlowRecord(id: 0, transport: .tcp, initiatorIsLow: true, start: Timestamp(microseconds: 0))
+
     mutating func count(_ direction: FlowDirection, wireLength: Int, at timestamp: Timestamp) {
         lastSeen = timestamp
         switch direction {

@@ -19,7 +19,7 @@ import Testing
     }
 
     @Test func evictsLeastRecentlySeenFirst() {
-        var table = FlowTable<Int>(capacity: 3)
+        var table = FlowTable<Int>(capacity: 3, placeholder: 0)
         let s1 = table.insert(key(1), value: 1, now: t(1))
         _ = table.insert(key(2), value: 2, now: t(2))
         _ = table.insert(key(3), value: 3, now: t(3))
@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func expiresEachFlowByItsOwnTimeout() {
-        var table = FlowTable<Int64>(capacity: 10)
+        var table = FlowTable<Int64>(capacity: 10, placeholder: 0)
         // Values are the flows' timeouts in seconds.
         _ = table.insert(key(1), value: 100, now: t(0))
         _ = table.insert(key(2), value: 10, now: t(1))
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func expiryWalkIsBounded() {
-        var table = FlowTable<Int64>(capacity: 100)
+        var table = FlowTable<Int64>(capacity: 100, placeholder: 0)
         for n in 0 ..< 50 { _ = table.insert(key(UInt16(n)), value: 1, now: t(0)) }
         var count = 0
         table.expire(now: t(10), shortestTimeout: 0, maxVisits: 7, timeout: { $0 * 1_000_000 }, expired: { _, _ in count += 1 })
@@ -60,7 +60,7 @@ import Testing
     }
 
     @Test func slotsAreReusedAndValuesMutateInPlace() {
-        var table = FlowTable<[Int]>(capacity: 2)
+        var table = FlowTable<[Int]>(capacity: 2, placeholder: [])
         let slot = table.insert(key(1), value: [1], now: t(0))
         table.withValue(at: slot) { value, k in
             value.append(2)

@@ -91,6 +91,10 @@ extension BitTorrent {
         }
 
         private mutating func scan(_ bytes: UnsafeRawBufferPointer, found: (Handshake) -> Void) {
+            if scanned == 0, case .searching(matched: 0) = state, Self.opensAnotherProtocol(bytes) {
+                state = .finished
+                return
+            }
             let prefix = Handshake.prefix
             var index = 0
             while index < bytes.count {
@@ -98,23 +102,37 @@ extension BitTorrent {
                 case .finished:
                     return
                 case .searching(var matched):
-                    // The prefix's first byte (19) occurs nowhere else in it, so a mismatch can
-                    // only restart the match at the current byte.
-                    if matched == 0, let complete = tryWholeHandshake(bytes, at: index) {
-                        state = .finished
-                        found(complete)
-                        return
-                    }
-                    while index < bytes.count, matched < prefix.count {
-                        if scanned >= Self.maxScanBytes, matched == 0 {
+                    if matched == 0 {
+                        // Jump to the next 19, the prefix's first byte, eight bytes at a time.
+                        let budgetLeft = Self.maxScanBytes &- scanned
+                        let window = UnsafeRawBufferPointer(rebasing: bytes[index ..< min(bytes.count, index &+ max(0, budgetLeft))])
+                        guard let hit = ByteSearch.firstIndex(of: prefix[0], in: window) else {
+                            scanned &+= window.count
+                            index &+= window.count
+                            if scanned >= Self.maxScanBytes { state = .finished }
+                            continue
+                        }
+                        scanned &+= hit
+                        index &+= hit
+                        if let complete = tryWholeHandshake(bytes, at: index) {
                             state = .finished
+                            found(complete)
                             return
                         }
+                    }
+                    // The prefix's first byte (19) occurs nowhere else in it, so a mismatch can
+                    // only restart the match at the current byte.
+                    while index < bytes.count, matched < prefix.count {
                         let byte = bytes[index]
                         if byte == prefix[matched] {
                             matched += 1
                         } else {
                             matched = byte == prefix[0] ? 1 : 0
+                            if matched == 0 {
+                                index += 1
+                                scanned &+= 1
+                                break
+                            }
                         }
                         index += 1
                         scanned &+= 1
@@ -138,6 +156,20 @@ extension BitTorrent {
                 }
             }
         }
+
+        /// Whether a stream's first bytes are a TLS record header or an HTTP request or status
+        /// line: such a direction never carries a plaintext peer wire handshake, so most web
+        /// traffic costs no scan at all. An MSE key exchange (random bytes) looks like this with
+        /// a probability below one in a million.
+        static func opensAnotherProtocol(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            guard bytes.count >= 5 else { return false }
+            let first = bytes[0], second = bytes[1], third = bytes[2]
+            if (0x14 ... 0x18).contains(first), second == 0x03, third <= 0x04 { return true }
+            let reader = ByteReader(bytes)
+            return Self.httpTokens.contains { reader.starts(with: $0) }
+        }
+
+        private static let httpTokens: [[UInt8]] = ["GET ", "POST ", "HEAD ", "PUT ", "OPTIONS ", "HTTP/1.", "CONNECT "].map { Array($0.utf8) }
 
         /// The common case: a whole handshake inside one chunk, decoded straight from it.
         private mutating func tryWholeHandshake(_ bytes: UnsafeRawBufferPointer, at index: Int) -> Handshake? {
