@@ -15,6 +15,9 @@ public struct DetectionEngine {
     public private(set) var counters = EngineCounters()
 
     private var flows: FlowTable<FlowRecord>
+    /// Observations of the packet at hand; reused, so it allocates only when a packet carries
+    /// more identifiers than any before it.
+    private var observations: [Observation] = []
     private var nextExpiry = Timestamp(microseconds: .min)
     private var latest = Timestamp(microseconds: .min)
 
@@ -27,6 +30,7 @@ public struct DetectionEngine {
         self.configuration = configuration
         self.watchList = watchList
         flows = FlowTable(capacity: configuration.maxFlows, placeholder: FlowRecord.placeholder)
+        observations.reserveCapacity(128)
     }
 
     /// How many flows are tracked now.
@@ -64,34 +68,41 @@ public struct DetectionEngine {
         let slot = flows.slot(of: key) ?? createFlow(key, senderIsLow: senderIsLow, packet: packet, at: timestamp, events: &events)
         flows.touch(slot, now: timestamp)
         let payload = UnsafeRawBufferPointer(rebasing: frame[packet.payloadOffset ..< packet.payloadOffset + packet.payloadLength])
-        var found: Observation?
         var direction = FlowDirection.toServer
         var flowID: UInt64 = 0
+        observations.removeAll(keepingCapacity: true)
         flows.withValue(at: slot) { record, _ in
             direction = senderIsLow == record.initiatorIsLow ? .toServer : .toClient
             record.count(direction, wireLength: wireLength, at: timestamp)
             flowID = record.id
-            guard record.phase != .uninteresting, packet.transport == .tcp else { return }
-            if packet.tcpFlags.contains(.fin) || packet.tcpFlags.contains(.rst) { record.isClosing = true }
-            let gapsBefore = record.gaps
-            found = record.feedTCP(direction, packet: packet, payload: payload)
-            counters.reassemblyGaps &+= record.gaps - gapsBefore
-            if found != nil, record.phase == .probing {
+            guard record.phase != .uninteresting else { return }
+            let sign: P2PProtocol?
+            switch packet.transport {
+            case .tcp:
+                if packet.tcpFlags.contains(.fin) || packet.tcpFlags.contains(.rst) { record.isClosing = true }
+                let gapsBefore = record.gaps
+                sign = record.feedTCP(direction, packet: packet, payload: payload, into: &observations)
+                counters.reassemblyGaps &+= record.gaps - gapsBefore
+            case .udp:
+                sign = record.feedUDP(direction, packet: packet, payload: payload, into: &observations)
+            }
+            if let sign {
+                if record.recognize(sign) { counters.p2pFlows[Int(sign.rawValue)] &+= 1 }
                 record.phase = .p2p
-                counters.p2pFlows[Int(P2PProtocol.bittorrent.rawValue)] &+= 1
-                record.proto = .bittorrent
             }
             if record.phase == .probing, record.isDoneProbing {
                 record.phase = .uninteresting
                 record.releaseBuffers()
                 counters.flowsUninteresting &+= 1
-            } else if record.phase == .p2p, record.isDoneProbing {
+            } else if record.phase == .p2p, record.transport == .tcp, record.isDoneProbing {
                 record.releaseBuffers()
             }
         }
-        guard let observation = found else { return }
-        counters.observations &+= 1
-        observe(observation, slot: slot, flowID: flowID, key: key, packet: packet, direction: direction, at: timestamp, events: &events)
+        guard !observations.isEmpty else { return }
+        for index in observations.indices {
+            counters.observations &+= 1
+            observe(observations[index], slot: slot, flowID: flowID, key: key, packet: packet, direction: direction, at: timestamp, events: &events)
+        }
     }
 
     /// Moves the engine's clock to `now` without a packet (a quiet live link), expiring idle flows.
@@ -124,11 +135,7 @@ public struct DetectionEngine {
         // A SYN-ACK without its SYN: the receiver opened the connection.
         let synAck = packet.transport == .tcp && packet.tcpFlags.contains(.syn) && packet.tcpFlags.contains(.ack)
         let initiatorIsLow = synAck ? !senderIsLow : senderIsLow
-        var record = FlowRecord(id: Self.flowID(key, start: timestamp), transport: packet.transport, initiatorIsLow: initiatorIsLow, start: timestamp)
-        if packet.transport == .udp {
-            // No UDP decoder is attached yet: UDP flows are counted only.
-            record.phase = .uninteresting
-        }
+        let record = FlowRecord(id: Self.flowID(key, start: timestamp), transport: packet.transport, initiatorIsLow: initiatorIsLow, start: timestamp)
         return flows.insert(key, value: record, now: timestamp)
     }
 

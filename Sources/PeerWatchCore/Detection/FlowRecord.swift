@@ -1,6 +1,6 @@
 /// What the engine keeps per flow: counters, the protocol phase, and per direction a
-/// reassembler and the decoders' scan state. Small and fixed, except the reorder buffers and
-/// the list of matched identifiers, which exist only when needed.
+/// reassembler and the decoders' scan state. Small and fixed; the UDP decoders' state lives in
+/// a box made only for flows that show a P2P sign.
 struct FlowRecord {
     enum Phase: UInt8 {
         /// Still looking at the first bytes for a P2P sign.
@@ -11,26 +11,65 @@ struct FlowRecord {
         case uninteresting
     }
 
-    /// One direction's stream state.
+    /// One TCP direction's stream state.
     struct Direction {
         var stream = StreamReassembler()
         var handshake = BitTorrent.HandshakeScanner()
+        var request = HTTPRequestLineScanner()
 
         /// Whether nothing in this direction needs reading any more.
-        var isDone: Bool { handshake.isFinished }
+        var isDone: Bool { handshake.isFinished && request.isFinished }
 
-        /// Reassembles one segment and scans what comes out in order.
-        mutating func feed(sequence: UInt32, flags: TCPFlags, payload: UnsafeRawBufferPointer) -> BitTorrent.Handshake? {
+        /// Reassembles one segment and runs the stream decoders over what comes out in order.
+        mutating func feed(
+            sequence: UInt32, flags: TCPFlags, payload: UnsafeRawBufferPointer, direction: FlowDirection,
+            into observations: inout [Observation]
+        ) -> P2PProtocol? {
             guard !isDone else { return nil }
-            var scanner = handshake
-            var found: BitTorrent.Handshake?
+            var handshakeScanner = handshake
+            var requestScanner = request
+            var sign: P2PProtocol?
             stream.receive(sequence: sequence, flags: flags, payload: payload) { chunk in
-                scanner.consume(chunk) { found = $0 }
+                handshakeScanner.consume(chunk) { found in
+                    sign = .bittorrent
+                    observations.append(FlowRecord.observation(found, proto: .bittorrent, direction: direction))
+                }
+                requestScanner.consume(chunk) { line in
+                    let before = observations.count
+                    let request = BitTorrent.HTTPTracker.decode(requestLine: line) { id in
+                        observations.append(Observation(proto: .bittorrentTracker, message: .trackerAnnounce, role: .seeking, contentID: id))
+                    }
+                    guard let request else { return }
+                    sign = sign ?? .bittorrentTracker
+                    for index in before ..< observations.count {
+                        observations[index].message = request.isScrape ? .trackerScrape : .trackerAnnounce
+                        observations[index].role = request.role
+                        observations[index].context = ObservationContext(peerID: request.peerID, port: request.port,
+                                                                         trackerEvent: request.event, bytesLeft: request.bytesLeft)
+                    }
+                }
             }
-            handshake = scanner
-            return found
+            handshake = handshakeScanner
+            request = requestScanner
+            return sign
         }
     }
+
+    /// The state of a UDP flow's decoders, made when the flow first looks like P2P.
+    final class UDPState {
+        var utpToServer = BitTorrent.UTPStream()
+        var utpToClient = BitTorrent.UTPStream()
+        var utpScannerToServer = BitTorrent.HandshakeScanner()
+        var utpScannerToClient = BitTorrent.HandshakeScanner()
+        var tracker = BitTorrent.UDPTracker.Session()
+        /// Recent get_peers queries by transaction id, to tie responses to them.
+        var pendingQueries: [(BitTorrent.DHT.TransactionID, ContentID)] = []
+        /// Transactions remembered per flow; a node keeps a handful in flight per peer.
+        static let maxPendingQueries = 16
+    }
+
+    /// UDP datagrams looked at before a flow with no P2P sign is let go.
+    static let maxUnrecognizedDatagrams = 4
 
     let id: UInt64
     let transport: TransportProtocol
@@ -38,14 +77,19 @@ struct FlowRecord {
     let start: Timestamp
     var lastSeen: Timestamp
     var phase = Phase.probing
+    /// The first P2P protocol recognised (the flow's `app_proto`).
     var proto: P2PProtocol?
+    /// Every P2P protocol recognised, one bit each.
+    var protocolsSeen: UInt8 = 0
     var isClosing = false
     var packetsToServer = 0
     var packetsToClient = 0
     var bytesToServer = 0
     var bytesToClient = 0
+    var unrecognizedDatagrams = 0
     var toServer = Direction()
     var toClient = Direction()
+    var udp: UDPState?
     var matched: [MatchedIdentifier]?
 
     init(id: UInt64, transport: TransportProtocol, initiatorIsLow: Bool, start: Timestamp) {
@@ -57,7 +101,7 @@ struct FlowRecord {
     }
 
     /// What free flow-table slots hold.
-    static let placeholder = FlowRecord(id: 0, transport: .tcp, initiatorIsLow: true, start: Timestamp(microseconds: 0))
+    static var placeholder: FlowRecord { FlowRecord(id: 0, transport: .tcp, initiatorIsLow: true, start: Timestamp(microseconds: 0)) }
 
     mutating func count(_ direction: FlowDirection, wireLength: Int, at timestamp: Timestamp) {
         lastSeen = timestamp
@@ -73,25 +117,141 @@ struct FlowRecord {
 
     var gaps: Int { toServer.stream.gapCount + toClient.stream.gapCount }
 
-    /// Whether both directions are past everything the decoders look at.
-    var isDoneProbing: Bool { toServer.isDone && toClient.isDone }
+    /// Whether everything the decoders look at has gone by.
+    var isDoneProbing: Bool {
+        switch transport {
+        case .tcp: toServer.isDone && toClient.isDone
+        case .udp: proto == nil && unrecognizedDatagrams >= Self.maxUnrecognizedDatagrams
+        }
+    }
 
-    /// Feeds a TCP segment to its direction; returns an observation if it completed one.
-    mutating func feedTCP(_ direction: FlowDirection, packet: DecodedPacket, payload: UnsafeRawBufferPointer) -> Observation? {
-        let handshake: BitTorrent.Handshake?
+    /// Notes that `proto` was recognised; returns whether it is new on this flow.
+    mutating func recognize(_ proto: P2PProtocol) -> Bool {
+        let bit: UInt8 = 1 << proto.rawValue
+        if self.proto == nil { self.proto = proto }
+        guard protocolsSeen & bit == 0 else { return false }
+        protocolsSeen |= bit
+        return true
+    }
+
+    /// Feeds a TCP segment to its direction.
+    /// - Returns: the P2P protocol the segment showed, if any.
+    mutating func feedTCP(_ direction: FlowDirection, packet: DecodedPacket, payload: UnsafeRawBufferPointer,
+                          into observations: inout [Observation]) -> P2PProtocol? {
         switch direction {
         case .toServer:
-            handshake = toServer.feed(sequence: packet.sequenceNumber, flags: packet.tcpFlags, payload: payload)
+            toServer.feed(sequence: packet.sequenceNumber, flags: packet.tcpFlags, payload: payload, direction: direction, into: &observations)
         case .toClient:
-            handshake = toClient.feed(sequence: packet.sequenceNumber, flags: packet.tcpFlags, payload: payload)
+            toClient.feed(sequence: packet.sequenceNumber, flags: packet.tcpFlags, payload: payload, direction: direction, into: &observations)
         }
-        guard let handshake else { return nil }
-        // The side that opened the connection asks for the torrent; the answering side confirms
-        // it has it.
-        return Observation(
-            proto: .bittorrent, message: .handshake, role: direction == .toServer ? .seeking : .offering,
-            contentID: handshake.infoHash, peerID: handshake.peerID
-        )
+    }
+
+    /// Feeds one UDP datagram: DHT, LSD, uTP or a UDP tracker.
+    /// - Returns: the P2P protocol the datagram showed, if any.
+    mutating func feedUDP(_ direction: FlowDirection, packet: DecodedPacket, payload: UnsafeRawBufferPointer,
+                          into observations: inout [Observation]) -> P2PProtocol? {
+        if BitTorrent.DHT.recognize(payload), let message = try? BitTorrent.DHT.decode(payload) {
+            handleDHT(message, into: &observations)
+            return .bittorrentDHT
+        }
+        if packet.destinationPort == BitTorrent.LSD.port, BitTorrent.LSD.recognize(payload) {
+            BitTorrent.LSD.decodeInfoHashes(payload) { id in
+                observations.append(Observation(proto: .bittorrentLSD, message: .lsd, role: .seeking, contentID: id))
+            }
+            return .bittorrentLSD
+        }
+        if let header = BitTorrent.UTP.Header(payload) {
+            let state = udpState()
+            let data = UnsafeRawBufferPointer(rebasing: payload[header.payloadOffset...])
+            var found: BitTorrent.Handshake?
+            switch direction {
+            case .toServer:
+                var scanner = state.utpScannerToServer
+                state.utpToServer.receive(header, payload: data) { chunk in scanner.consume(chunk) { found = $0 } }
+                state.utpScannerToServer = scanner
+            case .toClient:
+                var scanner = state.utpScannerToClient
+                state.utpToClient.receive(header, payload: data) { chunk in scanner.consume(chunk) { found = $0 } }
+                state.utpScannerToClient = scanner
+            }
+            if let found {
+                observations.append(Self.observation(found, proto: .utp, direction: direction))
+                return .utp
+            }
+            // A header alone is a weak sign: uTP counts once a handshake crosses it.
+            return protocolsSeen & (1 << P2PProtocol.utp.rawValue) != 0 ? .utp : nil
+        }
+        if udp?.tracker.isTracker == true || payload.count == 16 {
+            let state = udpState()
+            let before = observations.count
+            let request = BitTorrent.UDPTracker.decode(payload, session: &state.tracker) { id in
+                observations.append(Observation(proto: .bittorrentTracker, message: .trackerAnnounce, role: .seeking, contentID: id))
+            }
+            if let request {
+                for index in before ..< observations.count {
+                    observations[index].message = request.isScrape ? .trackerScrape : .trackerAnnounce
+                    observations[index].role = request.role
+                    observations[index].context = ObservationContext(peerID: request.peerID, port: request.port,
+                                                                     trackerEvent: request.event, bytesLeft: request.bytesLeft)
+                }
+            }
+            if state.tracker.isTracker { return .bittorrentTracker }
+            if udp?.pendingQueries.isEmpty == true, proto == nil { udp = nil }
+        }
+        unrecognizedDatagrams &+= 1
+        return nil
+    }
+
+    private mutating func udpState() -> UDPState {
+        if let udp { return udp }
+        let state = UDPState()
+        udp = state
+        return state
+    }
+
+    private mutating func handleDHT(_ message: BitTorrent.DHT.Message, into observations: inout [Observation]) {
+        switch message.kind {
+        case .query(.getPeers):
+            guard let hash = message.infoHash else { return }
+            observations.append(Observation(proto: .bittorrentDHT, message: .dhtGetPeers, role: .seeking, contentID: hash))
+            let state = udpState()
+            if state.pendingQueries.count >= UDPState.maxPendingQueries { state.pendingQueries.removeFirst() }
+            state.pendingQueries.append((message.transactionID, hash))
+        case .query(.announcePeer):
+            guard let hash = message.infoHash else { return }
+            let port = message.port.flatMap { UInt16(exactly: $0) }
+            observations.append(Observation(proto: .bittorrentDHT, message: .dhtAnnouncePeer, role: .offering, contentID: hash,
+                                            context: ObservationContext(port: message.impliedPort ? nil : port)))
+        case .query:
+            return
+        case .response:
+            if let samples = message.samples {
+                var reader = ByteReader(samples)
+                while let bytes = reader.readBytes(count: 20) {
+                    if let id = ContentID(kind: .btih, bytes: bytes) {
+                        observations.append(Observation(proto: .bittorrentDHT, message: .dhtSample, role: .offering, contentID: id))
+                    }
+                }
+            }
+            // A response tied to a get_peers query: the responder returned peers for it.
+            if let state = udp, let index = state.pendingQueries.firstIndex(where: { $0.0 == message.transactionID }) {
+                let hash = state.pendingQueries[index].1
+                state.pendingQueries.remove(at: index)
+                if message.valueCount > 0 {
+                    observations.append(Observation(proto: .bittorrentDHT, message: .dhtGetPeers, role: .offering, contentID: hash,
+                                                    context: ObservationContext(peersReturned: message.valueCount)))
+                }
+            }
+        case .error:
+            return
+        }
+    }
+
+    /// A handshake as an observation: the side that opened the connection asks for the torrent,
+    /// the answering side confirms it has it.
+    static func observation(_ handshake: BitTorrent.Handshake, proto: P2PProtocol, direction: FlowDirection) -> Observation {
+        Observation(proto: proto, message: .handshake, role: direction == .toServer ? .seeking : .offering,
+                    contentID: handshake.infoHash, context: ObservationContext(peerID: handshake.peerID))
     }
 
     mutating func releaseBuffers() {

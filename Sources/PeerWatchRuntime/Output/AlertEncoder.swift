@@ -101,10 +101,15 @@ public struct AlertEncoder: Sendable {
         builder.field("id_type", id.kind.description)
         builder.field("id", id.hex)
         builder.beginObject("context")
-        if let peerID = observation.peerID {
+        let context = observation.context
+        if let peerID = context.peerID {
             if let client = peerID.azureusClientTag { builder.field("client", client) }
             builder.field("peer_id", peerID.description)
         }
+        if let port = context.port { builder.field("port", port) }
+        if let event = context.trackerEvent { builder.field("event", event.description) }
+        if let left = context.bytesLeft { builder.field("left", left) }
+        if let peers = context.peersReturned { builder.field("peers_returned", peers) }
         builder.endObject()
         builder.endObject()
         builder.beginObject("watchlist")
