@@ -144,7 +144,8 @@ public struct DetectionEngine {
         direction: FlowDirection, at timestamp: Timestamp, events: inout [DetectionEvent]
     ) {
         guard let hit = watchList.lookup(observation.contentID) else { return }
-        let isFirst = flows.withValue(at: slot) { record, _ in record.noteMatch(observation.contentID) } ?? false
+        // Matches are counted under the listed identifier (the full v2 id for a truncated sighting).
+        let isFirst = flows.withValue(at: slot) { record, _ in record.noteMatch(hit.entry.id) } ?? false
         guard isFirst else {
             counters.repeatSightings &+= 1
             return

@@ -53,6 +53,9 @@ public final class WatchListSnapshot: Sendable {
     /// Every entry, in load order (the index points into this).
     public let entries: [WatchListEntry]
     private let tables: [DigestTable]
+    /// v2 infohashes by their first 20 bytes: the form BEP 52 puts in handshakes, the DHT and
+    /// tracker requests.
+    private let truncatedV2: DigestTable
 
     /// A snapshot with no entries.
     public static let empty = WatchListSnapshot(sources: [], entries: [])
@@ -64,6 +67,7 @@ public final class WatchListSnapshot: Sendable {
         tables = ContentID.Kind.allCases.map { kind in
             DigestTable(kind: kind, entries: entries)
         }
+        truncatedV2 = DigestTable(truncatedV2From: entries)
     }
 
     /// How many entries the snapshot holds.
@@ -76,10 +80,15 @@ public final class WatchListSnapshot: Sendable {
         return counts
     }
 
-    /// The entry for `id`, or `nil`. Allocates nothing.
+    /// The entry for `id`, or `nil`. A v1-sized infohash also matches a listed v2 infohash
+    /// whose first 20 bytes it is (the hit then names the full v2 entry). Allocates nothing.
     public func lookup(_ id: ContentID) -> WatchListHit? {
         let table = tables[Int(id.kind.rawValue)]
-        guard let position = id.withDigestBytes({ table.find($0) }) else { return nil }
+        var position = id.withDigestBytes { table.find($0) }
+        if position == nil, id.kind == .btih {
+            position = id.withDigestBytes { truncatedV2.find($0) }
+        }
+        guard let position else { return nil }
         let entry = entries[position]
         return WatchListHit(entry: entry, source: sources[entry.sourceIndex])
     }
@@ -93,12 +102,26 @@ struct DigestTable: Sendable {
     private let entryIndex: [UInt32]   // parallel to keys
 
     init(kind: ContentID.Kind, entries: [WatchListEntry]) {
-        self.kind = kind
-        width = kind.digestLength
         var items: [(digest: [UInt8], index: Int)] = []
         for (index, entry) in entries.enumerated() where entry.id.kind == kind {
             items.append((entry.id.digest, index))
         }
+        self.init(kind: kind, width: kind.digestLength, items: items)
+    }
+
+    /// The first 20 bytes of every v2 infohash.
+    init(truncatedV2From entries: [WatchListEntry]) {
+        var items: [(digest: [UInt8], index: Int)] = []
+        for (index, entry) in entries.enumerated() where entry.id.kind == .btihV2 {
+            items.append((Array(entry.id.digest.prefix(20)), index))
+        }
+        self.init(kind: .btihV2, width: 20, items: items)
+    }
+
+    private init(kind: ContentID.Kind, width: Int, items: [(digest: [UInt8], index: Int)]) {
+        var items = items
+        self.kind = kind
+        self.width = width
         // Stable order: by digest, then load order, so the first loaded wins.
         items.sort { $0.digest.lexicographicallyPrecedes($1.digest) || ($0.digest == $1.digest && $0.index < $1.index) }
         var keys = [UInt8]()

@@ -1,4 +1,5 @@
 import Testing
+import PeerWatchTestSupport
 @testable import PeerWatchCore
 
 @Suite struct WatchListSnapshotTests {
@@ -63,5 +64,48 @@ struct SeededGeneratorLite {
     mutating func next() -> UInt64 {
         state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
         return state >> 11
+    }
+}
+
+@Suite struct BitTorrentV2MatchingTests {
+    static let v2 = "3a7c" + String(repeating: "5e", count: 18) + String(repeating: "c1", count: 12)   // 64 hex digits
+
+    @Test func aTruncatedV2InfoHashMatchesTheListedFullOne() throws {
+        let full = try #require(ContentID(kind: .btihV2, hex: Self.v2))
+        let snapshot = WatchListSnapshot(sources: [WatchListSource(name: "v2", path: "v2.txt", sha256: "")],
+                                         entries: [WatchListEntry(id: full, sourceIndex: 0, label: "hybrid", category: nil, line: 1)])
+        let truncated = try #require(ContentID(kind: .btih, hex: String(Self.v2.prefix(40))))
+        let hit = try #require(snapshot.lookup(truncated))
+        #expect(hit.entry.id == full)
+        #expect(hit.entry.id.hex == Self.v2)
+        #expect(snapshot.lookup(full)?.entry.label == "hybrid")
+        // The other 20-byte kinds do not reach into the v2 table.
+        #expect(snapshot.lookup(try #require(ContentID(kind: .sha1, hex: String(Self.v2.prefix(40))))) == nil)
+        #expect(snapshot.lookup(try #require(ContentID(kind: .btih, hex: String(Self.v2.suffix(40))))) == nil)
+    }
+
+    @Test func aHandshakeWithTheTruncatedFormAlertsWithTheFullV2ID() throws {
+        let full = try #require(ContentID(kind: .btihV2, hex: Self.v2))
+        let snapshot = WatchListSnapshot(sources: [WatchListSource(name: "v2", path: "v2.txt", sha256: "")],
+                                         entries: [WatchListEntry(id: full, sourceIndex: 0, label: nil, category: nil, line: 1)])
+        var engine = DetectionEngine(watchList: snapshot)
+        var events: [DetectionEvent] = []
+        var tcp = TCPConversation(client: Endpoint(address: IPAddress(ipv4: 0xC633_6401), port: 5000),
+                                  server: Endpoint(address: IPAddress(ipv4: 0xCB00_7101), port: 6881),
+                                  start: Timestamp(seconds: 1_795_000_000, microseconds: 0))
+        var random = SeededGenerator(seed: 2)
+        var frames = tcp.open()
+        frames += tcp.send(fromClient: true, BitTorrentFixtures.handshake(infoHash: Hex.decode(String(Self.v2.prefix(40))) ?? [],
+                                                                          peerID: BitTorrentFixtures.peerID(clientTag: "-LT2000-", using: &random)))
+        for frame in frames {
+            frame.bytes.withUnsafeBytes { engine.process(frame: $0, wireLength: frame.wireLength, timestamp: frame.timestamp, link: .ethernet, events: &events) }
+        }
+        engine.finish(events: &events)
+        let matches = events.compactMap { if case .match(let m) = $0 { m } else { nil } }
+        try #require(matches.count == 1)
+        #expect(matches[0].hit.entry.id == full)
+        #expect(matches[0].observation.contentID.kind == .btih)
+        let ends = events.compactMap { if case .flowEnd(let f) = $0 { f } else { nil } }
+        #expect(ends.first?.matched.first?.id == full)
     }
 }
