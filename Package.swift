@@ -24,7 +24,7 @@ let package = Package(
         // Everything from bytes to alerts; pure (no files, sockets, threads or clocks).
         .target(
             name: "PeerWatchCore",
-            dependencies: [],
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // The I/O around the core: capture, pipeline, output, watch-list files, signals.

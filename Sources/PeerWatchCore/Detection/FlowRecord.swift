@@ -16,9 +16,10 @@ struct FlowRecord {
         var stream = StreamReassembler()
         var handshake = BitTorrent.HandshakeScanner()
         var request = HTTPRequestLineScanner()
+        var response = HTTPResponseScanner()
 
         /// Whether nothing in this direction needs reading any more.
-        var isDone: Bool { handshake.isFinished && request.isFinished }
+        var isDone: Bool { handshake.isFinished && request.isFinished && response.isFinished }
 
         /// Reassembles one segment and runs the stream decoders over what comes out in order.
         mutating func feed(
@@ -28,13 +29,31 @@ struct FlowRecord {
             guard !isDone else { return nil }
             var handshakeScanner = handshake
             var requestScanner = request
+            var responseScanner = response
             var sign: P2PProtocol?
             stream.receive(sequence: sequence, flags: flags, payload: payload) { chunk in
                 handshakeScanner.consume(chunk) { found in
                     sign = .bittorrent
                     observations.append(FlowRecord.observation(found, proto: .bittorrent, direction: direction))
                 }
+                responseScanner.consume(chunk) { finding in
+                    switch finding {
+                    case .torrentFile(let bytes):
+                        guard let info = TorrentInfo(torrentFile: bytes) else { return }
+                        for id in [info.infoHashV1, info.infoHashV2].compactMap({ $0 }) {
+                            observations.append(Observation(proto: .http, message: .httpTorrent, role: .seeking, contentID: id,
+                                                            context: ObservationContext(torrent: info)))
+                        }
+                    case .magnet(let id):
+                        observations.append(Observation(proto: .http, message: .httpMagnet, role: .seeking, contentID: id))
+                    }
+                    sign = sign ?? .http
+                }
                 requestScanner.consume(chunk) { line in
+                    MagnetLink.scan(line) { id in
+                        sign = sign ?? .http
+                        observations.append(Observation(proto: .http, message: .httpMagnet, role: .seeking, contentID: id))
+                    }
                     let before = observations.count
                     let request = BitTorrent.HTTPTracker.decode(requestLine: line) { id in
                         observations.append(Observation(proto: .bittorrentTracker, message: .trackerAnnounce, role: .seeking, contentID: id))
@@ -51,6 +70,7 @@ struct FlowRecord {
             }
             handshake = handshakeScanner
             request = requestScanner
+            response = responseScanner
             return sign
         }
     }

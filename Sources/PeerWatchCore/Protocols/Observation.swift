@@ -10,6 +10,8 @@ public enum P2PProtocol: UInt8, Sendable, Hashable, CaseIterable, CustomStringCo
     case bittorrentTracker
     /// BitTorrent Local Service Discovery (BEP 14).
     case bittorrentLSD
+    /// Plain HTTP carrying BitTorrent identifiers (.torrent downloads, magnet links).
+    case http
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum P2PProtocol: UInt8, Sendable, Hashable, CaseIterable, CustomStringCo
         case .bittorrentDHT: "bittorrent-dht"
         case .bittorrentTracker: "bittorrent-tracker"
         case .bittorrentLSD: "bittorrent-lsd"
+        case .http: "http"
         }
     }
 
@@ -28,6 +31,7 @@ public enum P2PProtocol: UInt8, Sendable, Hashable, CaseIterable, CustomStringCo
         case .bittorrentDHT: "bittorrent-dht"
         case .bittorrentTracker: "bittorrent-tracker"
         case .bittorrentLSD: "bittorrent-lsd"
+        case .http: "http"
         }
     }
 }
@@ -99,7 +103,7 @@ public enum FlowDirection: UInt8, Sendable, Hashable, CustomStringConvertible {
     public var description: String { self == .toServer ? "to_server" : "to_client" }
 }
 
-/// Context worth keeping with an observation, as evidence. Fixed size, no heap.
+/// Context worth keeping with an observation, as evidence.
 public struct ObservationContext: Sendable, Hashable {
     /// The sender's BitTorrent peer id.
     public var peerID: BitTorrent.PeerID?
@@ -111,19 +115,23 @@ public struct ObservationContext: Sendable, Hashable {
     public var bytesLeft: Int64?
     /// Peers a DHT get_peers response returned.
     public var peersReturned: Int?
+    /// What a .torrent file or BEP 9 metadata described (the only part with heap storage, and
+    /// present only on those rare observations).
+    public var torrent: TorrentInfo?
 
     public init(peerID: BitTorrent.PeerID? = nil, port: UInt16? = nil, trackerEvent: BitTorrent.TrackerEvent? = nil,
-                bytesLeft: Int64? = nil, peersReturned: Int? = nil) {
+                bytesLeft: Int64? = nil, peersReturned: Int? = nil, torrent: TorrentInfo? = nil) {
         self.peerID = peerID
         self.port = port
         self.trackerEvent = trackerEvent
         self.bytesLeft = bytesLeft
         self.peersReturned = peersReturned
+        self.torrent = torrent
     }
 }
 
 /// One content identifier seen in a protocol message, with the context worth keeping.
-/// An owned, fixed-size value: it outlives the capture buffer it was decoded from.
+/// An owned value: it outlives the capture buffer it was decoded from.
 public struct Observation: Sendable, Hashable {
     /// The carrier protocol.
     public var proto: P2PProtocol

@@ -110,6 +110,13 @@ public struct AlertEncoder: Sendable {
         if let event = context.trackerEvent { builder.field("event", event.description) }
         if let left = context.bytesLeft { builder.field("left", left) }
         if let peers = context.peersReturned { builder.field("peers_returned", peers) }
+        if let torrent = context.torrent {
+            builder.field("name", torrent.name)
+            if let size = torrent.totalLength { builder.field("size", size) }
+            if let files = torrent.fileCount { builder.field("files", files) }
+            if let pieceLength = torrent.pieceLength { builder.field("piece_length", pieceLength) }
+            if let pieces = torrent.pieceCount { builder.field("pieces", pieces) }
+        }
         builder.endObject()
         builder.endObject()
         builder.beginObject("watchlist")

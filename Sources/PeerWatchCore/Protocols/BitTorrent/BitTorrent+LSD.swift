@@ -96,16 +96,15 @@ public enum HTTPText {
         return withUnsafeBytes(of: &words) { ContentID(kind: kind, bytes: UnsafeRawBufferPointer(rebasing: $0[0 ..< kind.digestLength])) }
     }
 
-    /// Percent-decodes `text` (a URL query value) into at most `capacity` bytes, calling `body`
-    /// with the result; returns `nil` if it is longer or a `%` escape is malformed. `+` stays `+`
-    /// (BitTorrent clients escape it, and the info_hash is binary).
+    /// Percent-decodes `text` (a URL query value) into at most `capacity` bytes of stack
+    /// memory, calling `body` with the result; returns `nil` if it is longer or a `%` escape is
+    /// malformed. `+` stays `+` (BitTorrent clients escape it, and the info_hash is binary).
     public static func percentDecoded<R>(_ text: UnsafeRawBufferPointer, capacity: Int = 32, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
-        var storage: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        let count = withUnsafeMutableBytes(of: &storage) { raw -> Int? in
+        withUnsafeTemporaryAllocation(byteCount: max(1, capacity), alignment: 8) { raw -> R? in
             var out = 0
             var index = 0
             while index < text.count {
-                guard out < min(capacity, raw.count) else { return nil }
+                guard out < capacity else { return nil }
                 var byte = text[index]
                 if byte == UInt8(ascii: "%") {
                     guard index + 2 < text.count, let high = Hex.value(of: text[index + 1]), let low = Hex.value(of: text[index + 2]) else {
@@ -118,9 +117,7 @@ public enum HTTPText {
                 out += 1
                 index += 1
             }
-            return out
+            return body(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(raw)[0 ..< out]))
         }
-        guard let count else { return nil }
-        return withUnsafeBytes(of: &storage) { body(UnsafeRawBufferPointer(rebasing: $0[0 ..< count])) }
     }
 }

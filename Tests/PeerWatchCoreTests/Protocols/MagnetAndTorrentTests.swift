@@ -1,0 +1,177 @@
+import Crypto
+import Testing
+import PeerWatchTestSupport
+@testable import PeerWatchCore
+
+@Suite struct MagnetLinkTests {
+    func parse(_ text: String) -> [String] {
+        var found: [String] = []
+        _ = Array(text.utf8).withUnsafeBytes { MagnetLink.parse($0) { found.append($0.description) } }
+        return found
+    }
+
+    func scan(_ text: String) -> [String] {
+        var found: [String] = []
+        _ = Array(text.utf8).withUnsafeBytes { MagnetLink.scan($0) { found.append($0.description) } }
+        return found
+    }
+
+    @Test func everyExactTopicKind() {
+        let link = "magnet:?xt=urn:btih:DCFCDCCFB9E670CCC3DD40C78C161F2BEA243126&dn=a&xt.1=urn:btmh:1220" + String(repeating: "ab", count: 32)
+            + "&xt.2=urn:sha1:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ&xt.3=urn:ed2k:31d6cfe0d16ae931b73c59d7e0c089c0"
+            + "&xt.4=urn:tree:tiger:LWPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLNQ&xt.5=urn:md5:d41d8cd98f00b204e9800998ecf8427e"
+            + "&xt.6=urn:bitprint:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ.LWPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLNQ"
+        #expect(parse(link) == [
+            "btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126",
+            "btih-v2:" + String(repeating: "ab", count: 32),
+            "sha1:da39a3ee5e6b4b0d3255bfef95601890afd80709",
+            "ed2k:31d6cfe0d16ae931b73c59d7e0c089c0",
+            "tth:5d9ed00a030e638bdb753a6a24fb900e5a63b8e73e6c25b6",
+            "md5:d41d8cd98f00b204e9800998ecf8427e",
+            "sha1:da39a3ee5e6b4b0d3255bfef95601890afd80709",
+            "tth:5d9ed00a030e638bdb753a6a24fb900e5a63b8e73e6c25b6",
+        ])
+    }
+
+    @Test func base32InfohashesAndPercentEncodedTopics() {
+        // The same infohash in base32, and a percent-encoded topic.
+        #expect(parse("magnet:?xt=urn:btih:3T6NZT5Z4ZYMZQ65IDDYYFQ7FPVCIMJG") == ["btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126"])
+        #expect(parse("magnet:?dn=x&xt=urn%3Abtih%3Adcfcdccfb9e670ccc3dd40c78c161f2bea243126") == ["btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126"])
+    }
+
+    @Test func findsLinksInHTMLAndEncodedInQueries() {
+        let html = #"<a href="magnet:?xt=urn:btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126&amp;dn=x&amp;xt=urn:btih:0000000000000000000000000000000000000001">x</a> MAGNET:?xt=urn:btih:0f6b9cd2b7da4de9b6c846203920e3da49cdb795"#
+        #expect(scan(html) == ["btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126", "btih:0000000000000000000000000000000000000001",
+                               "btih:0f6b9cd2b7da4de9b6c846203920e3da49cdb795"])
+        let request = "GET /add?uri=magnet%3A%3Fxt%3Durn%3Abtih%3Adcfcdccfb9e670ccc3dd40c78c161f2bea243126%26dn%3Dy&x=1 HTTP/1.1"
+        #expect(scan(request) == ["btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126"])
+    }
+
+    @Test(arguments: [
+        "magnet:?xt=urn:btih:dcfcdccfb9e670ccc3dd40c78c161f2bea24312",      // 39 hex
+        "magnet:?xt=urn:btih:zcfcdccfb9e670ccc3dd40c78c161f2bea243126",     // not hex
+        "magnet:?xs=urn:btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126",     // not an exact topic
+        "magnet:?xt=urn:btmh:1114" + String(repeating: "ab", count: 20),      // SHA-1 multihash is not v2
+        "magnet:?xt=urn:sha1:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBY1",
+        "magnet:?xt=%zz",
+        "magnet:",
+    ])
+    func badTopicsYieldNothing(link: String) {
+        #expect(parse(link).isEmpty)
+    }
+
+    @Test func streamScannerFindsLinksCutAcrossPieces() {
+        let body = Array(("<html>" + String(repeating: "x", count: 300) + "<a href=\"magnet:?xt=urn:btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126&dn=abc\">a</a>"
+            + String(repeating: "y", count: 100) + "magnet%3A%3Fxt%3Durn%3Abtih%3A0f6b9cd2b7da4de9b6c846203920e3da49cdb795 end").utf8)
+        for size in [1, 3, 11, 12, 50, 97, body.count] {
+            var scanner = MagnetStreamScanner()
+            var found: [String] = []
+            for start in stride(from: 0, to: body.count, by: size) {
+                Array(body[start ..< min(body.count, start + size)]).withUnsafeBytes { scanner.consume($0) { found.append($0.hex) } }
+            }
+            #expect(found == ["dcfcdccfb9e670ccc3dd40c78c161f2bea243126", "0f6b9cd2b7da4de9b6c846203920e3da49cdb795"], "piece size \(size)")
+        }
+    }
+
+    @Test func randomTextNeverTraps() {
+        var random = SeededGenerator(seed: 8)
+        let alphabet = Array("magnet:?xt=urn:btih:%3A3Fabcdef0123&;\" <>".utf8)
+        for _ in 0 ..< 20_000 {
+            let text = (0 ..< Int(random.next() % 120)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
+            _ = text.withUnsafeBytes { MagnetLink.scan($0) { _ in } }
+        }
+    }
+}
+
+@Suite struct TorrentInfoTests {
+    @Test func hashesTheExactInfoBytesOfAV1Torrent() throws {
+        var random = SeededGenerator(seed: 1)
+        let info = TorrentFixtures.singleFileInfo(name: "demo.mkv", length: 1_000_000, using: &random)
+        let file = TorrentFixtures.torrentFile(info: info)
+        let expected = Hex.encode(Array(Insecure.SHA1.hash(data: info.encoded)))
+        let parsed = try #require(file.withUnsafeBytes { TorrentInfo(torrentFile: $0) })
+        #expect(parsed.infoHashV1?.hex == expected)
+        #expect(parsed.infoHashV2 == nil)
+        #expect(parsed.name == "demo.mkv")
+        #expect(parsed.totalLength == 1_000_000)
+        #expect(parsed.fileCount == 1)
+        #expect(parsed.pieceCount == 4)
+        #expect(parsed.pieceLength == 262_144)
+        #expect(file.withUnsafeBytes { TorrentInfo.looksLikeTorrentFile($0) })
+    }
+
+    @Test func aHybridTorrentHasBothInfohashes() throws {
+        var random = SeededGenerator(seed: 2)
+        let info = TorrentFixtures.hybridInfo(name: "h", length: 40_000, using: &random)
+        let parsed = try #require(TorrentFixtures.torrentFile(info: info).withUnsafeBytes { TorrentInfo(torrentFile: $0) })
+        #expect(parsed.infoHashV1?.hex == Hex.encode(Array(Insecure.SHA1.hash(data: info.encoded))))
+        #expect(parsed.infoHashV2?.hex == Hex.encode(Array(SHA256.hash(data: info.encoded))))
+    }
+
+    @Test func refusesWhatIsNotATorrent() {
+        #expect(Array("d8:announce3:abce".utf8).withUnsafeBytes { TorrentInfo(torrentFile: $0) } == nil)
+        #expect(Array("d4:infod4:name1:xee".utf8).withUnsafeBytes { TorrentInfo(torrentFile: $0) } == nil)   // no pieces, not v2
+        #expect(Array("<html>".utf8).withUnsafeBytes { TorrentInfo.looksLikeTorrentFile($0) } == false)
+    }
+}
+
+@Suite struct HTTPResponseScannerTests {
+    func run(_ stream: [UInt8], size: Int) -> (torrents: [[UInt8]], magnets: [String], finished: Bool) {
+        var scanner = HTTPResponseScanner()
+        var torrents: [[UInt8]] = []
+        var magnets: [String] = []
+        for start in stride(from: 0, to: stream.count, by: size) {
+            Array(stream[start ..< min(stream.count, start + size)]).withUnsafeBytes { raw in
+                scanner.consume(.data(raw)) { finding in
+                    switch finding {
+                    case .torrentFile(let bytes): torrents.append(Array(bytes))
+                    case .magnet(let id): magnets.append(id.hex)
+                    }
+                }
+            }
+        }
+        return (torrents, magnets, scanner.isFinished)
+    }
+
+    @Test func collectsTorrentsAndMagnetsAcrossKeepAliveResponses() {
+        var random = SeededGenerator(seed: 3)
+        let torrent = TorrentFixtures.torrentFile(info: TorrentFixtures.singleFileInfo(name: "a", length: 5_000_000, using: &random))
+        let page = Array("<p>magnet:?xt=urn:btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126</p>".utf8)
+        var chunkedPage = Array("\(String(page.count / 2, radix: 16))\r\n".utf8) + Array(page[0 ..< page.count / 2]) + Array("\r\n".utf8)
+        chunkedPage += Array("\(String(page.count - page.count / 2, radix: 16));ext=1\r\n".utf8) + Array(page[(page.count / 2)...]) + Array("\r\n0\r\n\r\n".utf8)
+        let stream = Array("HTTP/1.1 200 OK\r\nContent-Type: application/x-bittorrent\r\nContent-Length: \(torrent.count)\r\n\r\n".utf8) + torrent
+            + Array("HTTP/1.1 304 Not Modified\r\n\r\n".utf8)
+            + Array("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n".utf8) + chunkedPage
+            + Array("HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 40\r\n\r\n".utf8) + Array("magnet:?xt=urn:btih:0f6b9cd2b7da4de9b6c846203920e3da49cdb795".utf8.prefix(40))
+            + Array("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n".utf8) + torrent
+        for size in [1, 7, 100, 1_460, stream.count] {
+            let result = run(stream, size: size)
+            #expect(result.torrents.count == 2, "size \(size)")
+            #expect(result.torrents.allSatisfy { $0 == torrent }, "size \(size)")
+            #expect(result.magnets == ["dcfcdccfb9e670ccc3dd40c78c161f2bea243126"], "size \(size)")
+        }
+    }
+
+    @Test func letsGoOfNonHTTPAndOversizedHeaders() {
+        #expect(run([0x16, 0x03, 0x01, 0, 5], size: 5).finished)
+        let huge = Array("HTTP/1.1 200 OK\r\n".utf8) + [UInt8](repeating: 0x41, count: HTTPResponseScanner.maxHeaderBlock)
+        #expect(run(huge, size: 1_000).finished)
+        let badChunk = Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".utf8)
+        #expect(run(badChunk, size: 3).finished)
+    }
+
+    @Test func gzipBodiesAreNotScanned() {
+        let stream = Array("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nContent-Length: 61\r\n\r\nmagnet:?xt=urn:btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126 ".utf8)
+        #expect(run(stream, size: 10).magnets.isEmpty)
+    }
+
+    @Test func randomStreamsNeverTrap() {
+        var random = SeededGenerator(seed: 4)
+        let prefix = Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n".utf8)
+        for _ in 0 ..< 3_000 {
+            var stream = prefix + random.bytes(Int(random.next() % 200))
+            for _ in 0 ..< 3 { stream[Int(random.next() % UInt64(stream.count))] = [0x0D, 0x0A, 0x30, 0x3A, 0x66][Int(random.next() % 5)] }
+            _ = run(stream, size: 1 + Int(random.next() % 30))
+        }
+    }
+}
