@@ -116,6 +116,37 @@ public enum BitTorrentFixtures {
         return tag + generator.bytes(20 - tag.count)
     }
 
+    /// A peer wire message: `<length><id><payload>`.
+    public static func message(id: UInt8, payload: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        PacketBuilder.append32(&out, UInt32(payload.count + 1))
+        out.append(id)
+        return out + payload
+    }
+
+    /// A BEP 10 extension handshake announcing `utMetadata` as the sender's ut_metadata id.
+    public static func extensionHandshake(utMetadata: Int, client: String, metadataSize: Int? = nil) -> [UInt8] {
+        var entries: [(String, BencodeValue)] = [("m", .dictionary([("ut_metadata", .integer(Int64(utMetadata)))])), ("v", .text(client))]
+        if let metadataSize { entries.append(("metadata_size", .integer(Int64(metadataSize)))) }
+        return message(id: 20, payload: [0] + BencodeValue.dictionary(entries).encoded)
+    }
+
+    /// BEP 9 data messages carrying `info` in 16 KiB pieces, sent with the receiver's id `receiverID`.
+    public static func metadataPieces(_ info: [UInt8], receiverID: UInt8) -> [[UInt8]] {
+        stride(from: 0, to: info.count, by: 16_384).enumerated().map { piece, start in
+            let dictionary = BencodeValue.dictionary([("msg_type", .integer(1)), ("piece", .integer(Int64(piece))), ("total_size", .integer(Int64(info.count)))])
+            return message(id: 20, payload: [receiverID] + dictionary.encoded + Array(info[start ..< min(info.count, start + 16_384)]))
+        }
+    }
+
+    /// A piece message carrying `block`.
+    public static func piece(index: UInt32, begin: UInt32, block: [UInt8]) -> [UInt8] {
+        var payload: [UInt8] = []
+        PacketBuilder.append32(&payload, index)
+        PacketBuilder.append32(&payload, begin)
+        return message(id: 7, payload: payload + block)
+    }
+
     /// The messages that usually follow a handshake: a bitfield and an interested message.
     public static func bitfieldAndInterested(pieces: Int, using generator: inout SeededGenerator) -> [UInt8] {
         let length = (pieces + 7) / 8

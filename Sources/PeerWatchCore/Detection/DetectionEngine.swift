@@ -18,6 +18,8 @@ public struct DetectionEngine {
     /// Observations of the packet at hand; reused, so it allocates only when a packet carries
     /// more identifiers than any before it.
     private var observations: [Observation] = []
+    /// Bytes the BEP 9 assemblies of all flows may still take.
+    private var metadataBudget: Int
     private var nextExpiry = Timestamp(microseconds: .min)
     private var latest = Timestamp(microseconds: .min)
 
@@ -31,6 +33,7 @@ public struct DetectionEngine {
         self.watchList = watchList
         flows = FlowTable(capacity: configuration.maxFlows, placeholder: FlowRecord.placeholder)
         observations.reserveCapacity(128)
+        metadataBudget = configuration.maxMetadataBytesInFlight
     }
 
     /// How many flows are tracked now.
@@ -81,10 +84,10 @@ public struct DetectionEngine {
             case .tcp:
                 if packet.tcpFlags.contains(.fin) || packet.tcpFlags.contains(.rst) { record.isClosing = true }
                 let gapsBefore = record.gaps
-                sign = record.feedTCP(direction, packet: packet, payload: payload, into: &observations)
+                sign = record.feedTCP(direction, packet: packet, payload: payload, budget: &metadataBudget, into: &observations)
                 counters.reassemblyGaps &+= record.gaps - gapsBefore
             case .udp:
-                sign = record.feedUDP(direction, packet: packet, payload: payload, into: &observations)
+                sign = record.feedUDP(direction, packet: packet, payload: payload, budget: &metadataBudget, into: &observations)
             }
             if let sign {
                 if record.recognize(sign) { counters.p2pFlows[Int(sign.rawValue)] &+= 1 }
@@ -145,7 +148,10 @@ public struct DetectionEngine {
     ) {
         guard let hit = watchList.lookup(observation.contentID) else { return }
         // Matches are counted under the listed identifier (the full v2 id for a truncated sighting).
-        let isFirst = flows.withValue(at: slot) { record, _ in record.noteMatch(hit.entry.id) } ?? false
+        let isFirst = flows.withValue(at: slot) { record, _ in
+            if record.matched == nil { record.followPeerWireToEnd() }
+            return record.noteMatch(hit.entry.id)
+        } ?? false
         guard isFirst else {
             counters.repeatSightings &+= 1
             return
@@ -176,8 +182,11 @@ public struct DetectionEngine {
         }
     }
 
-    private func end(_ record: FlowRecord, key: FlowKey, reason: FlowEndReason, events: inout [DetectionEvent]) {
+    private mutating func end(_ record: FlowRecord, key: FlowKey, reason: FlowEndReason, events: inout [DetectionEvent]) {
+        metadataBudget += record.bittorrent?.exchange.bytesHeld ?? 0
         guard let matched = record.matched, !matched.isEmpty else { return }
+        let pieces = record.pieceBytes
+        let exchange = record.bittorrent?.exchange
         let (initiator, responder) = record.initiatorIsLow ? (key.low, key.high) : (key.high, key.low)
         events.append(.flowEnd(FlowSummary(
             flowID: record.id, flowKey: key, initiator: initiator, responder: responder, proto: record.proto,
@@ -185,6 +194,8 @@ public struct DetectionEngine {
             packetsToServer: record.packetsToServer, packetsToClient: record.packetsToClient,
             bytesToServer: record.bytesToServer, bytesToClient: record.bytesToClient,
             reason: reason, matched: matched,
+            pieceBytesToServer: pieces.toServer, pieceBytesToClient: pieces.toClient,
+            initiatorClient: exchange?.initiatorClient, responderClient: exchange?.responderClient, torrent: exchange?.verified,
             subscriber: Subscriber.of(source: initiator.address, destination: responder.address, in: configuration.homeNetworks)
         )))
     }

@@ -108,6 +108,16 @@ public struct FlowSummary: Sendable {
     public var reason: FlowEndReason
     /// The watch-listed identifiers seen, in order of first sighting.
     public var matched: [MatchedIdentifier]
+    /// Payload bytes of BitTorrent `piece` messages from the initiator: content it sent.
+    public var pieceBytesToServer: Int64
+    /// Payload bytes of `piece` messages to the initiator: content it received.
+    public var pieceBytesToClient: Int64
+    /// The client name the initiator gave in its BEP 10 extension handshake.
+    public var initiatorClient: String?
+    /// The client name the responder gave.
+    public var responderClient: String?
+    /// What the info dictionary exchanged on the flow (BEP 9) described, once verified.
+    public var torrent: TorrentInfo?
     /// Which side is the subscriber, with the initiator as source.
     public var subscriber: Subscriber
 }

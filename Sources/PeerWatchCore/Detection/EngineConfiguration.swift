@@ -8,6 +8,9 @@ public struct EngineConfiguration: Sendable {
     public var tcpClosedTimeout: Int64 = 30
     /// Idle seconds before a UDP flow expires.
     public var udpIdleTimeout: Int64 = 120
+    /// Bytes all BEP 9 metadata assemblies in progress may hold together, so that peers
+    /// announcing huge dictionaries on many flows cannot exhaust memory.
+    public var maxMetadataBytesInFlight = 64 * 1024 * 1024
     /// The subscriber address blocks, to tell which side of an alert is the subscriber.
     public var homeNetworks: [IPNetwork] = []
 

@@ -14,61 +14,65 @@ struct FlowRecord {
     /// One TCP direction's stream state.
     struct Direction {
         var stream = StreamReassembler()
-        var handshake = BitTorrent.HandshakeScanner()
+        var peerWire = PeerWireDirection()
         var request = HTTPRequestLineScanner()
         var response = HTTPResponseScanner()
 
         /// Whether nothing in this direction needs reading any more.
-        var isDone: Bool { handshake.isFinished && request.isFinished && response.isFinished }
+        var isDone: Bool { peerWire.isDone && request.isFinished && response.isFinished }
 
         /// Reassembles one segment and runs the stream decoders over what comes out in order.
         mutating func feed(
             sequence: UInt32, flags: TCPFlags, payload: UnsafeRawBufferPointer, direction: FlowDirection,
-            into observations: inout [Observation]
+            session: inout BitTorrentSession?, budget: inout Int, into observations: inout [Observation]
         ) -> P2PProtocol? {
             guard !isDone else { return nil }
-            var handshakeScanner = handshake
+            var peerWire = self.peerWire
             var requestScanner = request
             var responseScanner = response
             var sign: P2PProtocol?
             stream.receive(sequence: sequence, flags: flags, payload: payload) { chunk in
-                handshakeScanner.consume(chunk) { found in
+                if !peerWire.isDone,
+                   peerWire.consume(chunk, direction: direction, proto: .bittorrent, session: &session, budget: &budget, observations: &observations) {
                     sign = .bittorrent
-                    observations.append(FlowRecord.observation(found, proto: .bittorrent, direction: direction))
                 }
-                responseScanner.consume(chunk) { finding in
-                    switch finding {
-                    case .torrentFile(let bytes):
-                        guard let info = TorrentInfo(torrentFile: bytes) else { return }
-                        for id in [info.infoHashV1, info.infoHashV2].compactMap({ $0 }) {
-                            observations.append(Observation(proto: .http, message: .httpTorrent, role: .seeking, contentID: id,
-                                                            context: ObservationContext(torrent: info)))
+                if !responseScanner.isFinished {
+                    responseScanner.consume(chunk) { finding in
+                        switch finding {
+                        case .torrentFile(let bytes):
+                            guard let info = TorrentInfo(torrentFile: bytes) else { return }
+                            for id in [info.infoHashV1, info.infoHashV2].compactMap({ $0 }) {
+                                observations.append(Observation(proto: .http, message: .httpTorrent, role: .seeking, contentID: id,
+                                                                context: ObservationContext(torrent: info)))
+                            }
+                        case .magnet(let id):
+                            observations.append(Observation(proto: .http, message: .httpMagnet, role: .seeking, contentID: id))
                         }
-                    case .magnet(let id):
-                        observations.append(Observation(proto: .http, message: .httpMagnet, role: .seeking, contentID: id))
-                    }
-                    sign = sign ?? .http
-                }
-                requestScanner.consume(chunk) { line in
-                    MagnetLink.scan(line) { id in
                         sign = sign ?? .http
-                        observations.append(Observation(proto: .http, message: .httpMagnet, role: .seeking, contentID: id))
                     }
-                    let before = observations.count
-                    let request = BitTorrent.HTTPTracker.decode(requestLine: line) { id in
-                        observations.append(Observation(proto: .bittorrentTracker, message: .trackerAnnounce, role: .seeking, contentID: id))
-                    }
-                    guard let request else { return }
-                    sign = sign ?? .bittorrentTracker
-                    for index in before ..< observations.count {
-                        observations[index].message = request.isScrape ? .trackerScrape : .trackerAnnounce
-                        observations[index].role = request.role
-                        observations[index].context = ObservationContext(peerID: request.peerID, port: request.port,
-                                                                         trackerEvent: request.event, bytesLeft: request.bytesLeft)
+                }
+                if !requestScanner.isFinished {
+                    requestScanner.consume(chunk) { line in
+                        MagnetLink.scan(line) { id in
+                            sign = sign ?? .http
+                            observations.append(Observation(proto: .http, message: .httpMagnet, role: .seeking, contentID: id))
+                        }
+                        let before = observations.count
+                        let request = BitTorrent.HTTPTracker.decode(requestLine: line) { id in
+                            observations.append(Observation(proto: .bittorrentTracker, message: .trackerAnnounce, role: .seeking, contentID: id))
+                        }
+                        guard let request else { return }
+                        sign = sign ?? .bittorrentTracker
+                        for index in before ..< observations.count {
+                            observations[index].message = request.isScrape ? .trackerScrape : .trackerAnnounce
+                            observations[index].role = request.role
+                            observations[index].context = ObservationContext(peerID: request.peerID, port: request.port,
+                                                                             trackerEvent: request.event, bytesLeft: request.bytesLeft)
+                        }
                     }
                 }
             }
-            handshake = handshakeScanner
+            self.peerWire = peerWire
             request = requestScanner
             response = responseScanner
             return sign
@@ -79,8 +83,8 @@ struct FlowRecord {
     final class UDPState {
         var utpToServer = BitTorrent.UTPStream()
         var utpToClient = BitTorrent.UTPStream()
-        var utpScannerToServer = BitTorrent.HandshakeScanner()
-        var utpScannerToClient = BitTorrent.HandshakeScanner()
+        var peerWireToServer = PeerWireDirection()
+        var peerWireToClient = PeerWireDirection()
         var tracker = BitTorrent.UDPTracker.Session()
         /// Recent get_peers queries by transaction id, to tie responses to them.
         var pendingQueries: [(BitTorrent.DHT.TransactionID, ContentID)] = []
@@ -110,6 +114,7 @@ struct FlowRecord {
     var toServer = Direction()
     var toClient = Direction()
     var udp: UDPState?
+    var bittorrent: BitTorrentSession?
     var matched: [MatchedIdentifier]?
 
     init(id: UInt64, transport: TransportProtocol, initiatorIsLow: Bool, start: Timestamp) {
@@ -157,19 +162,21 @@ struct FlowRecord {
     /// Feeds a TCP segment to its direction.
     /// - Returns: the P2P protocol the segment showed, if any.
     mutating func feedTCP(_ direction: FlowDirection, packet: DecodedPacket, payload: UnsafeRawBufferPointer,
-                          into observations: inout [Observation]) -> P2PProtocol? {
+                          budget: inout Int, into observations: inout [Observation]) -> P2PProtocol? {
         switch direction {
         case .toServer:
-            toServer.feed(sequence: packet.sequenceNumber, flags: packet.tcpFlags, payload: payload, direction: direction, into: &observations)
+            toServer.feed(sequence: packet.sequenceNumber, flags: packet.tcpFlags, payload: payload, direction: direction,
+                          session: &bittorrent, budget: &budget, into: &observations)
         case .toClient:
-            toClient.feed(sequence: packet.sequenceNumber, flags: packet.tcpFlags, payload: payload, direction: direction, into: &observations)
+            toClient.feed(sequence: packet.sequenceNumber, flags: packet.tcpFlags, payload: payload, direction: direction,
+                          session: &bittorrent, budget: &budget, into: &observations)
         }
     }
 
     /// Feeds one UDP datagram: DHT, LSD, uTP or a UDP tracker.
     /// - Returns: the P2P protocol the datagram showed, if any.
     mutating func feedUDP(_ direction: FlowDirection, packet: DecodedPacket, payload: UnsafeRawBufferPointer,
-                          into observations: inout [Observation]) -> P2PProtocol? {
+                          budget: inout Int, into observations: inout [Observation]) -> P2PProtocol? {
         if BitTorrent.DHT.recognize(payload), let message = try? BitTorrent.DHT.decode(payload) {
             handleDHT(message, into: &observations)
             return .bittorrentDHT
@@ -183,21 +190,24 @@ struct FlowRecord {
         if let header = BitTorrent.UTP.Header(payload) {
             let state = udpState()
             let data = UnsafeRawBufferPointer(rebasing: payload[header.payloadOffset...])
-            var found: BitTorrent.Handshake?
+            var found = false
+            var session = bittorrent
             switch direction {
             case .toServer:
-                var scanner = state.utpScannerToServer
-                state.utpToServer.receive(header, payload: data) { chunk in scanner.consume(chunk) { found = $0 } }
-                state.utpScannerToServer = scanner
+                var wire = state.peerWireToServer
+                state.utpToServer.receive(header, payload: data) { chunk in
+                    if wire.consume(chunk, direction: direction, proto: .utp, session: &session, budget: &budget, observations: &observations) { found = true }
+                }
+                state.peerWireToServer = wire
             case .toClient:
-                var scanner = state.utpScannerToClient
-                state.utpToClient.receive(header, payload: data) { chunk in scanner.consume(chunk) { found = $0 } }
-                state.utpScannerToClient = scanner
+                var wire = state.peerWireToClient
+                state.utpToClient.receive(header, payload: data) { chunk in
+                    if wire.consume(chunk, direction: direction, proto: .utp, session: &session, budget: &budget, observations: &observations) { found = true }
+                }
+                state.peerWireToClient = wire
             }
-            if let found {
-                observations.append(Self.observation(found, proto: .utp, direction: direction))
-                return .utp
-            }
+            bittorrent = session
+            if found { return .utp }
             // A header alone is a weak sign: uTP counts once a handshake crosses it.
             return protocolsSeen & (1 << P2PProtocol.utp.rawValue) != 0 ? .utp : nil
         }
@@ -220,6 +230,20 @@ struct FlowRecord {
         }
         unrecognizedDatagrams &+= 1
         return nil
+    }
+
+    /// A matched flow's peer wire is followed to its end (the transfer is evidence).
+    mutating func followPeerWireToEnd() {
+        toServer.peerWire.followToEnd()
+        toClient.peerWire.followToEnd()
+        udp?.peerWireToServer.followToEnd()
+        udp?.peerWireToClient.followToEnd()
+    }
+
+    /// Payload bytes of `piece` messages, from the initiator and to it.
+    var pieceBytes: (toServer: Int64, toClient: Int64) {
+        (toServer.peerWire.pieceBytes + (udp?.peerWireToServer.pieceBytes ?? 0),
+         toClient.peerWire.pieceBytes + (udp?.peerWireToClient.pieceBytes ?? 0))
     }
 
     private mutating func udpState() -> UDPState {

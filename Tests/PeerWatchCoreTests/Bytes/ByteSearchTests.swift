@@ -42,11 +42,11 @@ import PeerWatchTestSupport
         let handshake = BitTorrentHandshakeTests.handshake
         var scanner = BitTorrent.HandshakeScanner()
         var found = 0
-        ([0x16, 0x03, 0x01, 0x00, 0x10] + handshake).withUnsafeBytes { raw in scanner.consume(.data(raw)) { _ in found += 1 } }
+        ([0x16, 0x03, 0x01, 0x00, 0x10] + handshake).withUnsafeBytes { raw in scanner.consume(.data(raw)) { _, _, _ in found += 1 } }
         #expect(found == 0)
         #expect(scanner.isFinished)
         var other = BitTorrent.HandshakeScanner()
-        ([0x01, 0x16, 0x03, 0x01, 0x00, 0x10] + handshake).withUnsafeBytes { raw in other.consume(.data(raw)) { _ in found += 1 } }
+        ([0x01, 0x16, 0x03, 0x01, 0x00, 0x10] + handshake).withUnsafeBytes { raw in other.consume(.data(raw)) { _, _, _ in found += 1 } }
         #expect(found == 1)
     }
 }

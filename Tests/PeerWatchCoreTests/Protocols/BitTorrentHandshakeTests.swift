@@ -13,7 +13,7 @@ import PeerWatchTestSupport
         var scanner = BitTorrent.HandshakeScanner()
         var found: [BitTorrent.Handshake] = []
         for chunk in chunks {
-            chunk.withUnsafeBytes { raw in scanner.consume(.data(raw)) { found.append($0) } }
+            chunk.withUnsafeBytes { raw in scanner.consume(.data(raw)) { handshake, _, _ in found.append(handshake) } }
         }
         return found
     }
@@ -89,7 +89,7 @@ import PeerWatchTestSupport
         let noise = [UInt8](repeating: 0x41, count: BitTorrent.HandshakeScanner.maxScanBytes)
         var scanner = BitTorrent.HandshakeScanner()
         var found = 0
-        (noise + Self.handshake).withUnsafeBytes { raw in scanner.consume(.data(raw)) { _ in found += 1 } }
+        (noise + Self.handshake).withUnsafeBytes { raw in scanner.consume(.data(raw)) { _, _, _ in found += 1 } }
         #expect(found == 0)
         #expect(scanner.isFinished)
     }
@@ -97,11 +97,11 @@ import PeerWatchTestSupport
     @Test func aGapInsideAHandshakeRestartsTheSearch() {
         var scanner = BitTorrent.HandshakeScanner()
         var found: [BitTorrent.Handshake] = []
-        Array(Self.handshake.prefix(30)).withUnsafeBytes { raw in scanner.consume(.data(raw)) { found.append($0) } }
-        scanner.consume(.gap(count: 100)) { found.append($0) }
-        Array(Self.handshake.dropFirst(30)).withUnsafeBytes { raw in scanner.consume(.data(raw)) { found.append($0) } }
+        Array(Self.handshake.prefix(30)).withUnsafeBytes { raw in scanner.consume(.data(raw)) { handshake, _, _ in found.append(handshake) } }
+        scanner.consume(.gap(count: 100)) { handshake, _, _ in found.append(handshake) }
+        Array(Self.handshake.dropFirst(30)).withUnsafeBytes { raw in scanner.consume(.data(raw)) { handshake, _, _ in found.append(handshake) } }
         #expect(found.isEmpty)
-        Self.handshake.withUnsafeBytes { raw in scanner.consume(.data(raw)) { found.append($0) } }
+        Self.handshake.withUnsafeBytes { raw in scanner.consume(.data(raw)) { handshake, _, _ in found.append(handshake) } }
         #expect(found.count == 1)
     }
 

@@ -77,8 +77,10 @@ extension BitTorrent {
         public mutating func finish() { state = .finished }
 
         /// Scans one chunk of the stream.
-        /// - Parameter found: called with the handshake once its infohash is complete, at most once.
-        public mutating func consume(_ chunk: StreamChunk, found: (Handshake) -> Void) {
+        /// - Parameter found: called with the handshake once its infohash is complete, at most
+        ///   once, with the bytes of the chunk that follow what the scanner consumed and how many
+        ///   handshake bytes (the peer id) are still to come before the peer wire messages.
+        public mutating func consume(_ chunk: StreamChunk, found: (Handshake, UnsafeRawBufferPointer, Int) -> Void) {
             switch chunk {
             case .gap(let count):
                 // A handshake split by a hole cannot be trusted; start over past it.
@@ -90,7 +92,7 @@ extension BitTorrent {
             }
         }
 
-        private mutating func scan(_ bytes: UnsafeRawBufferPointer, found: (Handshake) -> Void) {
+        private mutating func scan(_ bytes: UnsafeRawBufferPointer, found: (Handshake, UnsafeRawBufferPointer, Int) -> Void) {
             if scanned == 0, case .searching(matched: 0) = state, Self.opensAnotherProtocol(bytes) {
                 state = .finished
                 return
@@ -116,7 +118,8 @@ extension BitTorrent {
                         index &+= hit
                         if let complete = tryWholeHandshake(bytes, at: index) {
                             state = .finished
-                            found(complete)
+                            let consumed = min(Handshake.length, bytes.count - index)
+                            found(complete, UnsafeRawBufferPointer(rebasing: bytes[(index + consumed)...]), Handshake.length - consumed)
                             return
                         }
                     }
@@ -149,7 +152,8 @@ extension BitTorrent {
                     let needed = Handshake.lengthThroughInfoHash - prefix.count
                     if total >= needed {
                         state = .finished
-                        found(assembled(peerIDComplete: total == Handshake.length - prefix.count))
+                        let stillToCome = Handshake.length - prefix.count - total
+                        found(assembled(peerIDComplete: stillToCome == 0), UnsafeRawBufferPointer(rebasing: bytes[index...]), stillToCome)
                         return
                     }
                     state = .collecting(count: total)
