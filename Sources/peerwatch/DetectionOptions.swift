@@ -78,6 +78,7 @@ func logSummary(_ report: PipelineReport, logger: Logger) {
         "packets": "\(c.packets)", "bytes": "\(c.bytes)", "packets.decoded": "\(c.decodedPackets)",
         "flows": "\(c.flowsCreated)", "flows.p2p": "\(c.p2pFlows.reduce(0, +))",
         "observations": "\(c.observations)", "alerts": "\(c.matches)",
+        "flows.likely_encrypted_bittorrent": "\(c.likelyEncryptedBitTorrentFlows)",
         "records.written": "\(report.recordsWritten)", "records.dropped": "\(report.recordsDropped)",
     ]
     if !skipped.isEmpty { metadata["packets.skipped"] = "\(skipped)" }

@@ -20,6 +20,11 @@ public struct DetectionEngine {
     private var observations: [Observation] = []
     /// Bytes the BEP 9 assemblies of all flows may still take.
     private var metadataBudget: Int
+    /// Addresses seen in a matched flow, with how many likely-encrypted BitTorrent flows they
+    /// had since. Only flagged addresses are counted: nothing is kept about anyone else.
+    private var flaggedAddresses: [IPAddress: Int] = [:]
+    /// Flagged addresses remembered at most (about 3 MiB).
+    static let maxFlaggedAddresses = 65_536
     private var nextExpiry = Timestamp(microseconds: .min)
     private var latest = Timestamp(microseconds: .min)
 
@@ -73,6 +78,7 @@ public struct DetectionEngine {
         let payload = UnsafeRawBufferPointer(rebasing: frame[packet.payloadOffset ..< packet.payloadOffset + packet.payloadLength])
         var direction = FlowDirection.toServer
         var flowID: UInt64 = 0
+        var encryptedFlow = false
         observations.removeAll(keepingCapacity: true)
         flows.withValue(at: slot) { record, _ in
             direction = senderIsLow == record.initiatorIsLow ? .toServer : .toClient
@@ -93,12 +99,21 @@ public struct DetectionEngine {
                 if record.recognize(sign) { counters.p2pFlows[Int(sign.rawValue)] &+= 1 }
                 record.phase = .p2p
             }
+            if packet.transport == .tcp, record.decideEncrypted() {
+                counters.likelyEncryptedBitTorrentFlows &+= 1
+                encryptedFlow = true
+            }
             if record.phase == .probing, record.isDoneProbing {
                 record.phase = .uninteresting
                 record.releaseBuffers()
                 counters.flowsUninteresting &+= 1
             } else if record.phase == .p2p, record.transport == .tcp, record.isDoneProbing {
                 record.releaseBuffers()
+            }
+        }
+        if encryptedFlow, !flaggedAddresses.isEmpty {
+            for address in [packet.source, packet.destination] where flaggedAddresses[address] != nil {
+                flaggedAddresses[address, default: 0] &+= 1
             }
         }
         guard !observations.isEmpty else { return }
@@ -157,6 +172,9 @@ public struct DetectionEngine {
             return
         }
         counters.matches &+= 1
+        for address in [packet.source, packet.destination] where flaggedAddresses[address] == nil {
+            if flaggedAddresses.count < Self.maxFlaggedAddresses { flaggedAddresses[address] = 0 }
+        }
         let source = Endpoint(address: packet.source, port: packet.sourcePort)
         let destination = Endpoint(address: packet.destination, port: packet.destinationPort)
         events.append(.match(MatchAlert(
@@ -196,6 +214,8 @@ public struct DetectionEngine {
             reason: reason, matched: matched,
             pieceBytesToServer: pieces.toServer, pieceBytesToClient: pieces.toClient,
             initiatorClient: exchange?.initiatorClient, responderClient: exchange?.responderClient, torrent: exchange?.verified,
+            encryptedFlowsOfInitiator: flaggedAddresses[initiator.address] ?? 0,
+            encryptedFlowsOfResponder: flaggedAddresses[responder.address] ?? 0,
             subscriber: Subscriber.of(source: initiator.address, destination: responder.address, in: configuration.homeNetworks)
         )))
     }

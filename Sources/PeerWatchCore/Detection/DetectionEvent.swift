@@ -118,6 +118,11 @@ public struct FlowSummary: Sendable {
     public var responderClient: String?
     /// What the info dictionary exchanged on the flow (BEP 9) described, once verified.
     public var torrent: TorrentInfo?
+    /// Likely-encrypted (MSE/PE) BitTorrent flows the initiator's address had since it was
+    /// first flagged.
+    public var encryptedFlowsOfInitiator: Int
+    /// The same for the responder's address.
+    public var encryptedFlowsOfResponder: Int
     /// Which side is the subscriber, with the initiator as source.
     public var subscriber: Subscriber
 }

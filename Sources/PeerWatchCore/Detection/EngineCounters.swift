@@ -28,6 +28,9 @@ public struct EngineCounters: Sendable, Equatable {
     public var repeatSightings = 0
     /// Reassembly gaps declared (bytes lost before the reorder buffer could fill them).
     public var reassemblyGaps = 0
+    /// TCP flows that opened like an MSE/PE negotiation with nothing readable: likely
+    /// encrypted BitTorrent (never a match, only a count).
+    public var likelyEncryptedBitTorrentFlows = 0
 
     public init() {}
 
@@ -53,5 +56,6 @@ public struct EngineCounters: Sendable, Equatable {
         matches += other.matches
         repeatSightings += other.repeatSightings
         reassemblyGaps += other.reassemblyGaps
+        likelyEncryptedBitTorrentFlows += other.likelyEncryptedBitTorrentFlows
     }
 }

@@ -18,6 +18,11 @@ struct FlowRecord {
         var request = HTTPRequestLineScanner()
         var response = HTTPResponseScanner()
 
+        /// The length of this direction's first payload and whether it could be an MSE key
+        /// exchange (-1: no payload yet).
+        var firstPayloadLength = -1
+        var firstPayloadCouldBeMSE = false
+
         /// Whether nothing in this direction needs reading any more.
         var isDone: Bool { peerWire.isDone && request.isFinished && response.isFinished }
 
@@ -26,6 +31,10 @@ struct FlowRecord {
             sequence: UInt32, flags: TCPFlags, payload: UnsafeRawBufferPointer, direction: FlowDirection,
             session: inout BitTorrentSession?, budget: inout Int, into observations: inout [Observation]
         ) -> P2PProtocol? {
+            if firstPayloadLength < 0, !payload.isEmpty {
+                firstPayloadLength = payload.count
+                firstPayloadCouldBeMSE = BitTorrent.MSE.couldBeKeyExchange(payload)
+            }
             guard !isDone else { return nil }
             var peerWire = self.peerWire
             var requestScanner = request
@@ -111,6 +120,9 @@ struct FlowRecord {
     var bytesToServer = 0
     var bytesToClient = 0
     var unrecognizedDatagrams = 0
+    /// Whether the flow opened like an MSE negotiation (decided once both sides sent data).
+    var likelyEncryptedBitTorrent = false
+    private var mseDecided = false
     var toServer = Direction()
     var toClient = Direction()
     var udp: UDPState?
@@ -230,6 +242,16 @@ struct FlowRecord {
         }
         unrecognizedDatagrams &+= 1
         return nil
+    }
+
+    /// Decides, once both sides have sent their first payload, whether the flow opened like an
+    /// MSE negotiation with nothing readable: returns `true` exactly once, when it did.
+    mutating func decideEncrypted() -> Bool {
+        guard !mseDecided, transport == .tcp, toServer.firstPayloadLength >= 0, toClient.firstPayloadLength >= 0 else { return false }
+        mseDecided = true
+        likelyEncryptedBitTorrent = proto == nil && !toServer.stream.startedMidStream
+            && toServer.firstPayloadCouldBeMSE && toClient.firstPayloadCouldBeMSE
+        return likelyEncryptedBitTorrent
     }
 
     /// A matched flow's peer wire is followed to its end (the transfer is evidence).

@@ -155,6 +155,8 @@ public struct AlertEncoder: Sendable {
         builder.field("client_src", summary.initiatorClient)
         builder.field("client_dest", summary.responderClient)
         if let torrent = summary.torrent { writeTorrent(torrent) }
+        builder.field("encrypted_flows_src", summary.encryptedFlowsOfInitiator)
+        builder.field("encrypted_flows_dest", summary.encryptedFlowsOfResponder)
         builder.beginArray("matches")
         for matched in summary.matched {
             builder.beginElement()
