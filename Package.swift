@@ -67,6 +67,13 @@ let package = Package(
             path: "tools/benchmark",
             swiftSettings: strict
         ),
+        // tools/fuzz: seeded mutation fuzzing of every decoder (see tools/fuzz.sh).
+        .executableTarget(
+            name: "peerwatch-fuzz",
+            dependencies: ["PeerWatchCore", "PeerWatchTestSupport"],
+            path: "tools/fuzz",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "PeerWatchCoreTests",
             dependencies: ["PeerWatchCore", "PeerWatchTestSupport"],

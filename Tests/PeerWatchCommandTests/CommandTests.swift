@@ -85,16 +85,29 @@ import Testing
         let all = try records(result.standardOutput)
         let matches = all.filter { $0["event_type"] as? String == "match" }
         let ends = all.filter { $0["event_type"] as? String == "flow_end" }
-        #expect(matches.count == 4)
-        #expect(ends.count == 4)
+        #expect(matches.count == 10)
+        #expect(ends.count == 10)
         let labels = matches.compactMap { ($0["watchlist"] as? [String: Any])?["label"] as? String }
-        #expect(labels == ["demo series A", "demo series B", "demo series C", "demo series A"])
+        #expect(labels == ["demo series A", "demo series B", "demo series C", "demo series A", "demo series B", "demo series C",
+                           "demo series A", "demo series D", "demo series B", "demo series C"])
+        let messages = matches.compactMap { ($0["p2p"] as? [String: Any])?["message"] as? String }
+        #expect(messages == ["handshake", "handshake", "handshake", "handshake", "dht.get_peers", "handshake",
+                             "tracker.announce", "http.torrent", "http.magnet", "lsd"])
+        let protocols = matches.compactMap { ($0["p2p"] as? [String: Any])?["protocol"] as? String }
+        #expect(protocols == ["bittorrent", "bittorrent", "bittorrent", "bittorrent", "bittorrent-dht", "utp",
+                              "bittorrent-tracker", "http", "http", "bittorrent-lsd"])
+        let roles = matches.compactMap { ($0["p2p"] as? [String: Any])?["role"] as? String }
+        #expect(roles == ["seeking", "seeking", "seeking", "seeking", "seeking", "seeking", "offering", "seeking", "seeking", "seeking"])
         let sources = matches.compactMap { $0["src_ip"] as? String }
-        #expect(sources == ["198.51.100.23", "198.51.100.24", "2001:db8:200::7", "198.51.100.25"])
+        #expect(sources == ["198.51.100.23", "198.51.100.24", "2001:db8:200::7", "198.51.100.25", "198.51.100.31", "198.51.100.32",
+                            "198.51.100.33", "203.0.113.204", "203.0.113.204", "198.51.100.36"])
         let subscribers = matches.compactMap { $0["subscriber"] as? String }
-        #expect(subscribers == ["src", "src", "dest", "src"])
-        #expect(all.compactMap { ($0["chain"] as? [String: Any])?["seq"] as? Int } == Array(1 ... 8))
-        #expect(result.standardError.contains("alerts=4"))
+        #expect(subscribers == ["src", "src", "dest", "src", "src", "src", "src", "dest", "dest", "src"])
+        let torrent = (((matches[7]["p2p"] as? [String: Any])?["context"] as? [String: Any])?["torrent"] as? [String: Any])
+        #expect(torrent?["name"] as? String == "demo series D.mkv")
+        #expect(torrent?["size"] as? Int == 734_003_200)
+        #expect(all.compactMap { ($0["chain"] as? [String: Any])?["seq"] as? Int } == Array(1 ... 20))
+        #expect(result.standardError.contains("alerts=10"))
     }
 
     @Test func verifyAcceptsAWholeLogAndFindsATamperedOne() throws {
@@ -107,7 +120,7 @@ import Testing
         #expect(read.standardOutput.isEmpty)
         let good = try CommandRunner.peerwatch(["verify", log])
         #expect(good.status == 0)
-        #expect(good.standardOutput == "\(log): OK, 8 records, chain intact\n")
+        #expect(good.standardOutput == "\(log): OK, 20 records, chain intact\n")
         var lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
         lines.remove(at: 1)
         try lines.joined(separator: "\n").write(toFile: log, atomically: true, encoding: .utf8)

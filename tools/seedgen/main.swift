@@ -5,6 +5,11 @@ import Foundation
 import PeerWatchCore
 import PeerWatchTestSupport
 
+extension String {
+    /// Two hex digits.
+    func leftPadded() -> String { count == 1 ? "0" + self : self }
+}
+
 let directory = CommandLine.arguments.dropFirst().first ?? "seeds"
 var random = SeededGenerator(seed: 0x5EED_0001)
 var frames: [Frame] = []
@@ -119,6 +124,75 @@ bittorrentFlow(client: endpoint("198.51.100.25", 50_500), server: endpoint("203.
                clientTag: "-BI2310-", serverTag: "-TR3000-", splitHandshake: true, retransmit: true)
 tlsFlow(client: endpoint("2001:db8:100::11", 40_006), server: endpoint("2001:db8:300::443", 443), bytes: 12_000)
 
+// --- The BitTorrent family beyond the TCP peer wire ---
+
+/// A DHT get_peers query from a subscriber and the answer with two peers (BEP 5).
+@MainActor func dhtLookup(client: Endpoint, node: Endpoint, infoHash: [UInt8]) {
+    let transaction: [UInt8] = [0x70, 0x77]
+    let query = BencodeValue.dictionary([
+        ("a", .dictionary([("id", .bytes(random.bytes(20))), ("info_hash", .bytes(infoHash))])),
+        ("q", .text("get_peers")), ("t", .bytes(transaction)), ("y", .text("q")),
+    ]).encoded
+    frames.append(Frame(bytes: PacketBuilder.udp(from: client, to: node, payload: query), timestamp: nextClock(2_000)))
+    let answer = BencodeValue.dictionary([
+        ("r", .dictionary([("id", .bytes(random.bytes(20))), ("token", .bytes(random.bytes(8))),
+                           ("values", .list([.bytes(random.bytes(6)), .bytes(random.bytes(6))]))])),
+        ("t", .bytes(transaction)), ("y", .text("r")),
+    ]).encoded
+    frames.append(Frame(bytes: PacketBuilder.udp(from: node, to: client, payload: answer), timestamp: nextClock(40_000)))
+}
+
+/// A uTP connection (BEP 29): SYN, STATE, then the handshakes as data packets.
+@MainActor func utpConnection(client: Endpoint, server: Endpoint, infoHash: [UInt8]) {
+    func packet(_ type: UInt8, connection: UInt16, sequence: UInt16, ack: UInt16, payload: [UInt8] = []) -> [UInt8] {
+        [type << 4 | 1, 0, UInt8(connection >> 8), UInt8(connection & 0xFF), 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0x10, 0, 0,
+         UInt8(sequence >> 8), UInt8(sequence & 0xFF), UInt8(ack >> 8), UInt8(ack & 0xFF)] + payload
+    }
+    let id = UInt16(truncatingIfNeeded: random.next())
+    let server0 = UInt16(truncatingIfNeeded: random.next())
+    let hello = BitTorrentFixtures.handshake(infoHash: infoHash, peerID: BitTorrentFixtures.peerID(clientTag: "-UT3600-", using: &random))
+    let answer = BitTorrentFixtures.handshake(infoHash: infoHash, peerID: BitTorrentFixtures.peerID(clientTag: "-LT2090-", using: &random))
+    for (from, to, bytes) in [
+        (client, server, packet(4, connection: id, sequence: 1, ack: 0)),
+        (server, client, packet(2, connection: id, sequence: server0, ack: 1)),
+        (client, server, packet(0, connection: id &+ 1, sequence: 2, ack: server0, payload: hello)),
+        (server, client, packet(0, connection: id, sequence: server0, ack: 2, payload: answer)),
+    ] {
+        frames.append(Frame(bytes: PacketBuilder.udp(from: from, to: to, payload: bytes), timestamp: nextClock(3_000)))
+    }
+}
+
+/// A request answered over HTTP, in one TCP connection.
+@MainActor func httpExchange(client: Endpoint, server: Endpoint, request: String, response: [UInt8]) {
+    var tcp = TCPConversation(client: client, server: server, clientISN: UInt32(truncatingIfNeeded: random.next()),
+                              serverISN: UInt32(truncatingIfNeeded: random.next()), start: nextClock(), step: 800)
+    var out = tcp.open()
+    out += tcp.send(fromClient: true, Array(request.utf8))
+    out += tcp.send(fromClient: false, response)
+    out += tcp.close()
+    frames += out
+    clock = tcp.clock
+}
+
+let torrentD = TorrentFixtures.singleFileInfo(name: "demo series D.mkv", length: 734_003_200, pieceLength: 1 << 20, using: &random)
+let torrentDFile = TorrentFixtures.torrentFile(info: torrentD, announce: "http://tracker.example/announce")
+dhtLookup(client: endpoint("198.51.100.31", 51_413), node: endpoint("203.0.113.201", 6_881), infoHash: torrents[1].infoHash)
+utpConnection(client: endpoint("198.51.100.32", 50_321), server: endpoint("203.0.113.202", 61_000), infoHash: torrents[2].infoHash)
+let escaped = torrents[0].infoHash.map { "%" + String($0, radix: 16).uppercased().leftPadded() }.joined()
+httpExchange(client: endpoint("198.51.100.33", 40_100), server: endpoint("203.0.113.203", 6_969),
+             request: "GET /announce?info_hash=\(escaped)&peer_id=-TR3000-a1b2c3d4e5f6&port=51413&uploaded=0&downloaded=0&left=0&event=completed HTTP/1.1\r\nHost: tracker.example:6969\r\n\r\n",
+             response: Array("HTTP/1.1 200 OK\r\nContent-Length: 33\r\n\r\n".utf8)
+                 + BencodeValue.dictionary([("interval", .integer(1_800)), ("peers", .bytes([203, 0, 113, 9, 0x1A, 0xE1]))]).encoded)
+httpExchange(client: endpoint("198.51.100.34", 40_101), server: endpoint("203.0.113.204", 80),
+             request: "GET /download/demo-series-d.torrent HTTP/1.1\r\nHost: index.example\r\n\r\n",
+             response: Array("HTTP/1.1 200 OK\r\nContent-Type: application/x-bittorrent\r\nContent-Length: \(torrentDFile.count)\r\n\r\n".utf8) + torrentDFile)
+let page = "<html><body><h1>demo index</h1><a href=\"magnet:?xt=urn:btih:\(Hex.encode(torrents[1].infoHash))&amp;dn=demo+series+B\">B</a></body></html>"
+httpExchange(client: endpoint("198.51.100.35", 40_102), server: endpoint("203.0.113.204", 80),
+             request: "GET /search?q=demo HTTP/1.1\r\nHost: index.example\r\n\r\n",
+             response: Array("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(page.utf8.count)\r\n\r\n\(page)".utf8))
+let lsd = "BT-SEARCH * HTTP/1.1\r\nHost: 239.192.152.143:6771\r\nPort: 51413\r\nInfohash: \(Hex.encode(torrents[2].infoHash).uppercased())\r\ncookie: demo\r\n\r\n\r\n"
+frames.append(Frame(bytes: PacketBuilder.udp(from: endpoint("198.51.100.36", 6_771), to: endpoint("239.192.152.143", 6_771), payload: Array(lsd.utf8)), timestamp: nextClock()))
+
 let capturePath = "\(directory)/demo.pcap"
 try PcapFileWriter.write(PcapFileWriter.pcap(frames), to: capturePath)
 
@@ -129,6 +203,9 @@ var list = """
     """
 for torrent in torrents where torrent.listed {
     list += "btih:\(Hex.encode(torrent.infoHash)) \(torrent.name)\n"
+}
+if let hash = torrentDFile.withUnsafeBytes({ TorrentInfo(torrentFile: $0) })?.infoHashV1 {
+    list += "btih:\(hash.hex) demo series D\n"
 }
 for index in 0 ..< 5 {
     list += "btih:\(Hex.encode(random.bytes(20))) decoy \(index + 1) (not in the capture)\n"

@@ -1,0 +1,240 @@
+// Seeded mutation fuzzing of PeerWatch's decoders.
+//
+//   swift run -c release peerwatch-fuzz [TARGET...] [--runs N] [--seed S]
+//   tools/fuzz.sh            (the same, built with AddressSanitizer)
+//
+// Each target starts from valid messages built in code and feeds the decoder mutated copies:
+// bit flips, interesting byte values (0, 0xFF, length-ish digits and separators), inserted,
+// deleted and duplicated ranges, splices of two seeds and truncations. A trap, an overflow or a
+// memory error ends the process with a non-zero status; the last input is written to
+// fuzz-crash-TARGET.bin so it can be replayed with --replay FILE.
+import Foundation
+import PeerWatchCore
+import PeerWatchTestSupport
+
+struct Target {
+    let name: String
+    let seeds: [[UInt8]]
+    let run: ([UInt8]) -> Void
+}
+
+func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+@MainActor func targets() -> [Target] {
+    var random = SeededGenerator(seed: 1)
+    let handshake = BitTorrentFixtures.handshake(infoHash: random.bytes(20), peerID: BitTorrentFixtures.peerID(clientTag: "-TR3000-", using: &random))
+    let infoValue = TorrentFixtures.singleFileInfo(name: "fuzz", length: 50_000, pieceLength: 16_384, using: &random)
+    let info = infoValue.encoded
+    let torrent = TorrentFixtures.torrentFile(info: infoValue)
+    guard let handshakeHash = ContentID(kind: .btih, bytes: Array(handshake[28 ..< 48])),
+          let anyHash = ContentID(kind: .btih, bytes: [UInt8](repeating: 1, count: 20)) else { fatalError("fixture hashes are 20 bytes") }
+    let announce = bytes("GET /announce?info_hash=%aa7i%c4S%0d%de%06%24%18s%da%d4%3a%b5%cc%ec%2c%e6%22&peer_id=-TR2940-chho92c56pul&port=51413&left=0&event=started HTTP/1.1")
+    func udp(_ parts: [[UInt8]]) -> [UInt8] { parts.flatMap { $0 } }
+    func be(_ v: UInt64, _ n: Int) -> [UInt8] { (0 ..< n).map { UInt8(truncatingIfNeeded: v >> UInt64(8 * (n - 1 - $0))) } }
+    let connect = udp([be(0x41727101980, 8), be(0, 4), be(7, 4)])
+    let connectResponse = udp([be(0, 4), be(7, 4), be(99, 8)])
+    let udpAnnounce = udp([be(99, 8), be(1, 4), be(8, 4), random.bytes(40), be(0, 8), be(5, 8), be(0, 8), be(2, 4), be(0, 12), [0x1A, 0xE1]])
+    let page = bytes("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n<a href=\"magnet:?xt=urn:btih:dcfcdccfb9e670ccc3dd40c78c161f2bea24312\r\n1\r\n6\r\n0\r\n\r\n")
+    let torrentResponse = bytes("HTTP/1.1 200 OK\r\nContent-Length: \(torrent.count)\r\n\r\n") + torrent
+    let metadata = BitTorrentFixtures.metadataPieces(info, receiverID: 3)
+    var tcp = TCPConversation(client: Endpoint(address: IPAddress(ipv4: 0xC633_6401), port: 5_000), server: Endpoint(address: IPAddress(ipv4: 0xCB00_7101), port: 6_881),
+                              start: Timestamp(seconds: 1_795_000_000, microseconds: 0), vlanTags: [7])
+    let frames = (tcp.open() + tcp.send(fromClient: true, handshake)).map(\.bytes)
+        + [PacketBuilder.udp(from: Endpoint(address: IPAddress(ipv6High: 0x2001_0DB8_0000_0000, low: 1), port: 6_881),
+                             to: Endpoint(address: IPAddress(ipv6High: 0x2001_0DB8_0000_0000, low: 2), port: 6_881),
+                             payload: bytes("d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456e1:q9:get_peers1:t2:aa1:y1:qe"))]
+
+    return [
+        Target(name: "bencode", seeds: [torrent, info, bytes("d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe"), bytes("li1ei-2e0:l3:abcee")]) { input in
+            input.withUnsafeBytes { raw in
+                var reader = ByteReader(raw)
+                if let dictionary = try? Bencode.Dictionary(&reader) {
+                    _ = dictionary.dictionary("info")?.string("name")
+                    dictionary.forEach { _, _ in true }
+                }
+            }
+        },
+        Target(name: "dht", seeds: [
+            bytes("d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456e1:q9:get_peers1:t2:aa1:y1:qe"),
+            bytes("d1:ad2:id20:abcdefghij012345678912:implied_porti1e9:info_hash20:mnopqrstuvwxyz1234564:porti6881e5:token8:aoeusnthe1:q13:announce_peer1:t2:aa1:y1:qe"),
+            bytes("d1:rd2:id20:abcdefghij01234567895:token8:aoeusnth6:valuesl6:axje.u6:idhtnmee1:t2:aa1:y1:re"),
+            bytes("d1:rd2:id20:abcdefghij01234567897:samples40:mnopqrstuvwxyz12345601234567890123456789e1:t2:ab1:y1:re"),
+        ]) { input in
+            _ = input.withUnsafeBytes { try? BitTorrent.DHT.decode($0) }
+        },
+        Target(name: "utp", seeds: [
+            [0x41, 0, 0x12, 0x34] + [UInt8](repeating: 0, count: 12) + [0, 1, 0, 0],
+            [0x01, 1, 0x12, 0x35] + [UInt8](repeating: 0, count: 12) + [0, 2, 0, 1, 0, 4, 0xFF, 0, 0, 0] + handshake,
+        ]) { input in
+            var stream = BitTorrent.UTPStream()
+            var scanner = BitTorrent.HandshakeScanner()
+            // Feed the input as several datagrams cut at pseudo-random points.
+            var start = 0
+            while start < input.count {
+                let end = min(input.count, start + 20 + Int(input[start]) % 90)
+                Array(input[start ..< end]).withUnsafeBytes { raw in
+                    if let header = BitTorrent.UTP.Header(raw) {
+                        stream.receive(header, payload: UnsafeRawBufferPointer(rebasing: raw[header.payloadOffset...])) { chunk in
+                            scanner.consume(chunk) { _, _, _ in }
+                        }
+                    }
+                }
+                start = end
+            }
+        },
+        Target(name: "tracker", seeds: [announce, bytes("GET /scrape?info_hash=AAAAAAAAAAAAAAAAAAAA&info_hash=%41%41AAAAAAAAAAAAAAAAAA HTTP/1.0"),
+                                        connect + connectResponse + udpAnnounce, bytes("BT-SEARCH * HTTP/1.1\r\nInfohash: ED4F1085E885F98F9A69B70EE89EB988B8FD9115\r\n\r\n")]) { input in
+            input.withUnsafeBytes { raw in
+                _ = BitTorrent.HTTPTracker.decode(requestLine: raw) { _ in }
+                BitTorrent.LSD.decodeInfoHashes(raw) { _ in }
+                var session = BitTorrent.UDPTracker.Session()
+                for cut in [16, 32] where raw.count > cut {
+                    _ = BitTorrent.UDPTracker.decode(UnsafeRawBufferPointer(rebasing: raw[0 ..< cut]), session: &session) { _ in }
+                    _ = BitTorrent.UDPTracker.decode(UnsafeRawBufferPointer(rebasing: raw[cut...]), session: &session) { _ in }
+                }
+            }
+        },
+        Target(name: "handshake", seeds: [handshake, [0x01, 0x02] + handshake + BitTorrentFixtures.extensionHandshake(utMetadata: 3, client: "x")]) { input in
+            var scanner = BitTorrent.HandshakeScanner()
+            var framer: BitTorrent.PeerWireFramer?
+            var exchange = BitTorrent.MetadataExchange(infoHash: handshakeHash)
+            var budget = 1 << 20
+            let size = 1 + Int(input.first ?? 0) % 64
+            for start in stride(from: 0, to: input.count, by: size) {
+                Array(input[start ..< min(input.count, start + size)]).withUnsafeBytes { raw in
+                    if var wire = framer {
+                        wire.consume(.data(raw)) { message in _ = exchange.handle(message, from: .toClient, budget: &budget) }
+                        framer = wire
+                    } else {
+                        scanner.consume(.data(raw)) { _, rest, remainder in
+                            var wire = BitTorrent.PeerWireFramer(handshakeRemainder: remainder)
+                            wire.consume(.data(rest)) { message in _ = exchange.handle(message, from: .toServer, budget: &budget) }
+                            framer = wire
+                        }
+                    }
+                }
+            }
+        },
+        Target(name: "metadata", seeds: metadata + [BitTorrentFixtures.extensionHandshake(utMetadata: 3, client: "qB")]) { input in
+            var exchange = BitTorrent.MetadataExchange(infoHash: anyHash)
+            var budget = 1 << 20
+            let hello = [0] + BencodeValue.dictionary([("m", .dictionary([("ut_metadata", .integer(3))]))]).encoded
+            _ = hello.withUnsafeBytes { exchange.handle($0, from: .toServer, budget: &budget) }
+            if input.count > 4 { _ = Array(input[4...]).withUnsafeBytes { exchange.handle($0, from: .toClient, budget: &budget) } }
+        },
+        Target(name: "http", seeds: [page, torrentResponse, bytes("HTTP/1.1 304 Not Modified\r\n\r\nHTTP/1.1 200 OK\r\n\r\nmagnet:?xt=urn:btih:3T6NZT5Z4ZYMZQ65IDDYYFQ7FPVCIMJG")]) { input in
+            var scanner = HTTPResponseScanner()
+            var request = HTTPRequestLineScanner()
+            let size = 1 + Int(input.last ?? 0) % 200
+            for start in stride(from: 0, to: input.count, by: size) {
+                Array(input[start ..< min(input.count, start + size)]).withUnsafeBytes { raw in
+                    scanner.consume(.data(raw)) { finding in
+                        if case .torrentFile(let bytes) = finding { _ = TorrentInfo(torrentFile: bytes) }
+                    }
+                    request.consume(.data(raw)) { line in MagnetLink.scan(line) { _ in } }
+                }
+            }
+        },
+        Target(name: "magnet", seeds: [bytes("magnet:?xt=urn:btih:DCFCDCCFB9E670CCC3DD40C78C161F2BEA243126&xt.1=urn:btmh:1220" + String(repeating: "ab", count: 32) + "&xt.2=urn:bitprint:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ.LWPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLNQ"),
+                                       bytes("uri=magnet%3A%3Fxt%3Durn%3Asha1%3A3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ&x")]) { input in
+            _ = input.withUnsafeBytes { MagnetLink.scan($0) { _ in } }
+        },
+        Target(name: "torrent", seeds: [torrent, info]) { input in
+            input.withUnsafeBytes { raw in
+                _ = TorrentInfo(torrentFile: raw)
+                _ = TorrentInfo(infoDictionary: raw)
+            }
+        },
+        Target(name: "packet", seeds: frames) { input in
+            var engine = DetectionEngine()
+            var events: [DetectionEvent] = []
+            for link in [LinkType.ethernet, .linuxSLL2, .raw, .null] {
+                input.withUnsafeBytes { engine.process(frame: $0, wireLength: $0.count, timestamp: Timestamp(microseconds: 1), link: link, events: &events) }
+            }
+        },
+    ]
+}
+
+/// Structure-aware byte mutations.
+struct Mutator {
+    var random: SeededGenerator
+    static let interesting: [UInt8] = [0, 1, 0x7F, 0x80, 0xFF, 0x13, UInt8(ascii: "d"), UInt8(ascii: "e"), UInt8(ascii: "i"), UInt8(ascii: "l"),
+                                       UInt8(ascii: ":"), UInt8(ascii: "0"), UInt8(ascii: "9"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "="),
+                                       0x0D, 0x0A, UInt8(ascii: " "), UInt8(ascii: "?")]
+
+    mutating func number(_ bound: Int) -> Int { bound <= 0 ? 0 : Int(random.next() % UInt64(bound)) }
+
+    mutating func mutate(_ seed: [UInt8], other: [UInt8]) -> [UInt8] {
+        var data = seed
+        for _ in 0 ..< 1 + number(4) {
+            switch number(9) {
+            case 0 where !data.isEmpty: data[number(data.count)] ^= UInt8(1) << UInt8(number(8))
+            case 1 where !data.isEmpty: data[number(data.count)] = Self.interesting[number(Self.interesting.count)]
+            case 2 where !data.isEmpty: data[number(data.count)] = UInt8(truncatingIfNeeded: random.next())
+            case 3: data.insert(contentsOf: random.bytes(1 + number(16)), at: number(data.count + 1))
+            case 4 where data.count > 1:
+                let start = number(data.count)
+                data.removeSubrange(start ..< min(data.count, start + 1 + number(32)))
+            case 5 where !data.isEmpty:
+                let start = number(data.count)
+                let slice = data[start ..< min(data.count, start + 1 + number(64))]
+                data.insert(contentsOf: slice, at: number(data.count + 1))
+            case 6 where !other.isEmpty:
+                let cut = number(data.count + 1)
+                data = Array(data.prefix(cut)) + Array(other.suffix(max(0, other.count - number(other.count))))
+            case 7: data = Array(data.prefix(number(data.count + 1)))
+            case 8 where !data.isEmpty:
+                // A big-endian length field somewhere: 0, the maximum, or off by one.
+                let at = number(data.count)
+                let values: [[UInt8]] = [[0, 0, 0, 0], [0xFF, 0xFF, 0xFF, 0xFF], [0, 0, 0x40, 0x01], [0x7F, 0xFF, 0xFF, 0xFF]]
+                let value = values[number(values.count)]
+                for (offset, byte) in value.enumerated() where at + offset < data.count { data[at + offset] = byte }
+            default: break
+            }
+        }
+        return data
+    }
+}
+
+// MARK: - main
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+@MainActor func option(_ name: String) -> String? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    return arguments[index + 1]
+}
+let runs = Int(option("--runs") ?? "") ?? 1_000_000
+let seed = UInt64(option("--seed") ?? "") ?? 0x5EED
+let all = targets()
+let named = arguments.filter { !$0.hasPrefix("--") && Int($0) == nil && $0 != option("--replay") && $0 != option("--seed") }
+let selected = named.isEmpty ? all : all.filter { named.contains($0.name) }
+guard !selected.isEmpty else {
+    FileHandle.standardError.write(Data("unknown target; targets: \(all.map(\.name).joined(separator: ", "))\n".utf8))
+    exit(2)
+}
+if let replay = option("--replay"), let data = FileManager.default.contents(atPath: replay) {
+    for target in selected { target.run([UInt8](data)) }
+    print("replayed \(replay) through \(selected.map(\.name).joined(separator: ", ")): no crash")
+    exit(0)
+}
+for target in selected {
+    var mutator = Mutator(random: SeededGenerator(seed: seed &+ UInt64(target.name.utf8.reduce(0) { $0 &* 31 &+ UInt64($1) })))
+    let crashFile = "fuzz-crash-\(target.name).bin"
+    let start = Date()
+    for seedInput in target.seeds { target.run(seedInput) }
+    var corpus = target.seeds
+    for run in 0 ..< runs {
+        let base = corpus[mutator.number(corpus.count)]
+        let other = corpus[mutator.number(corpus.count)]
+        let input = mutator.mutate(base, other: other)
+        // Keep the last input on disk every so often; a crash leaves the culprit close by.
+        if run % 50_000 == 0 { try? Data(input).write(to: URL(fileURLWithPath: crashFile)) }
+        target.run(input)
+        // Grow the corpus with some mutants, so that mutations stack.
+        if run % 97 == 0, input.count <= 1 << 16 {
+            if corpus.count < 512 { corpus.append(input) } else { corpus[mutator.number(corpus.count)] = input }
+        }
+    }
+    try? FileManager.default.removeItem(atPath: crashFile)
+    print("\(target.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(runs) inputs, no crash (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
+}
