@@ -6,15 +6,21 @@ public struct WatchListSource: Sendable, Hashable {
     public var path: String
     /// Lowercase hex SHA-256 of the file's bytes (`watchlist.list_sha256`).
     public var sha256: String
+    /// The format it was read as (`native`, `csv`, `vics`, ...).
+    public var format: String
+    /// The key that verified its signature, if lists are signed.
+    public var signer: String?
 
-    public init(name: String, path: String, sha256: String) {
+    public init(name: String, path: String, sha256: String, format: String = "native", signer: String? = nil) {
         self.name = name
         self.path = path
         self.sha256 = sha256
+        self.format = format
+        self.signer = signer
     }
 }
 
-/// What the watch list says about one identifier; kept apart from the digest index.
+/// What the watch list says about one identifier.
 public struct WatchListEntry: Sendable, Hashable {
     /// The listed identifier.
     public var id: ContentID
@@ -24,7 +30,7 @@ public struct WatchListEntry: Sendable, Hashable {
     public var label: String?
     /// A category, such as a Project VIC category (`watchlist.category`).
     public var category: String?
-    /// The line of the source file the entry came from (1-based).
+    /// The line of the source file the entry came from (1-based; 0 when the format has none).
     public var line: Int
 
     public init(id: ContentID, sourceIndex: Int, label: String?, category: String?, line: Int) {
@@ -44,119 +50,178 @@ public struct WatchListHit: Sendable, Hashable {
     public var source: WatchListSource
 }
 
-/// An immutable, shareable watch list: one sorted digest index per kind, with the entries'
-/// metadata kept apart. A reload builds a new snapshot beside the old and swaps the reference,
-/// so a packet is matched against exactly one whole list.
+/// An immutable, shareable watch list: per kind, the digests sorted in one flat array with
+/// their metadata in parallel compact arrays (list, line, interned label and category). A 20-byte
+/// entry costs 32 bytes: 20 of digest, 12 of metadata. A reload builds a new snapshot beside the
+/// old and swaps the reference, so a packet is matched against exactly one whole list.
 public final class WatchListSnapshot: Sendable {
     /// The files the snapshot was built from.
     public let sources: [WatchListSource]
-    /// Every entry, in load order (the index points into this).
-    public let entries: [WatchListEntry]
-    private let tables: [DigestTable]
+    /// Interned labels and categories.
+    let labels: [String]
+    let categories: [String]
+    let tables: [DigestTable]
     /// v2 infohashes by their first 20 bytes: the form BEP 52 puts in handshakes, the DHT and
     /// tracker requests.
-    private let truncatedV2: DigestTable
+    let truncatedV2: DigestTable
+    /// Entries dropped because an earlier list (or line) had the same identifier.
+    public let duplicates: Int
+    /// Entries per source and kind, as loaded (before duplicates were dropped).
+    public let loadedCounts: [[ContentID.Kind: Int]]
 
     /// A snapshot with no entries.
-    public static let empty = WatchListSnapshot(sources: [], entries: [])
+    public static let empty = WatchListBuilder().build()
 
-    /// Builds a snapshot; duplicate identifiers keep the first entry loaded.
-    public init(sources: [WatchListSource], entries: [WatchListEntry]) {
+    init(sources: [WatchListSource], labels: [String], categories: [String], tables: [DigestTable], truncatedV2: DigestTable,
+         duplicates: Int, loadedCounts: [[ContentID.Kind: Int]]) {
         self.sources = sources
-        self.entries = entries
-        tables = ContentID.Kind.allCases.map { kind in
-            DigestTable(kind: kind, entries: entries)
-        }
-        truncatedV2 = DigestTable(truncatedV2From: entries)
+        self.labels = labels
+        self.categories = categories
+        self.tables = tables
+        self.truncatedV2 = truncatedV2
+        self.duplicates = duplicates
+        self.loadedCounts = loadedCounts
     }
 
-    /// How many entries the snapshot holds.
-    public var count: Int { entries.count }
+    /// Builds a snapshot from whole entries (tests and small lists).
+    public convenience init(sources: [WatchListSource], entries: [WatchListEntry]) {
+        var builder = WatchListBuilder()
+        for source in sources { _ = builder.addSource(source) }
+        for entry in entries {
+            entry.id.withDigestBytes { digest in
+                builder.add(kind: entry.id.kind, digest: digest, sourceIndex: entry.sourceIndex, line: entry.line,
+                            label: entry.label, category: entry.category)
+            }
+        }
+        let built = builder.build()
+        self.init(sources: built.sources, labels: built.labels, categories: built.categories, tables: built.tables,
+                  truncatedV2: built.truncatedV2, duplicates: built.duplicates, loadedCounts: built.loadedCounts)
+    }
 
-    /// How many entries of each kind.
+    /// How many distinct entries the snapshot holds.
+    public var count: Int { tables.reduce(0) { $0 + $1.count } }
+
+    /// How many distinct entries of each kind.
     public var countsByKind: [ContentID.Kind: Int] {
         var counts: [ContentID.Kind: Int] = [:]
         for table in tables where table.count > 0 { counts[table.kind] = table.count }
         return counts
     }
 
+    /// Bytes the index and its metadata take (not counting label text).
+    public var indexBytes: Int { tables.reduce(truncatedV2.bytes) { $0 + $1.bytes } }
+
     /// The entry for `id`, or `nil`. A v1-sized infohash also matches a listed v2 infohash
-    /// whose first 20 bytes it is (the hit then names the full v2 entry). Allocates nothing.
+    /// whose first 20 bytes it is (the hit then names the full v2 entry). Allocates nothing
+    /// unless it finds something.
     public func lookup(_ id: ContentID) -> WatchListHit? {
         let table = tables[Int(id.kind.rawValue)]
-        var position = id.withDigestBytes { table.find($0) }
-        if position == nil, id.kind == .btih {
-            position = id.withDigestBytes { truncatedV2.find($0) }
+        if let position = id.withDigestBytes({ table.find($0) }) {
+            return hit(table, position)
         }
-        guard let position else { return nil }
-        let entry = entries[position]
-        return WatchListHit(entry: entry, source: sources[entry.sourceIndex])
+        if id.kind == .btih, let position = id.withDigestBytes({ truncatedV2.find($0) }) {
+            return hit(truncatedV2, position)
+        }
+        return nil
+    }
+
+    private func hit(_ table: DigestTable, _ position: Int) -> WatchListHit {
+        let metadata = table.metadata[position]
+        let id = table.identifier(at: position)
+        let entry = WatchListEntry(
+            id: id, sourceIndex: Int(metadata.source),
+            label: metadata.label == .max ? nil : labels[Int(metadata.label)],
+            category: metadata.category == .max ? nil : categories[Int(metadata.category)],
+            line: Int(metadata.line))
+        return WatchListHit(entry: entry, source: sources[Int(metadata.source)])
+    }
+
+    /// Every entry of one kind, in digest order (for tools; allocates).
+    public func entries(of kind: ContentID.Kind) -> [WatchListEntry] {
+        let table = tables[Int(kind.rawValue)]
+        return (0 ..< table.count).map { hit(table, $0).entry }
     }
 }
 
-/// Sorted fixed-width digests of one kind, searched by binary search.
+/// The compact metadata of one entry: 12 bytes.
+struct EntryMetadata: Sendable {
+    var line: UInt32
+    var label: UInt32      // index into labels, .max for none
+    var source: UInt16
+    var category: UInt16   // index into categories, .max for none
+}
+
+/// Sorted fixed-width digests of one kind, with a table of where each 16-bit prefix starts so
+/// that a lookup binary-searches only its bucket.
 struct DigestTable: Sendable {
     let kind: ContentID.Kind
-    private let width: Int
-    private let keys: [UInt8]          // count * width bytes, sorted
-    private let entryIndex: [UInt32]   // parallel to keys
+    /// The digest width stored (20 for truncated v2).
+    let width: Int
+    /// The kind reported for a hit (the full v2 for the truncated table).
+    let reportedKind: ContentID.Kind
+    let keys: [UInt8]
+    let metadata: [EntryMetadata]
+    /// For truncated v2: the full 32-byte digests, parallel to `keys`.
+    let fullDigests: [UInt8]
+    let buckets: [UInt32]   // 65,537 offsets, or empty for an empty table
 
-    init(kind: ContentID.Kind, entries: [WatchListEntry]) {
-        var items: [(digest: [UInt8], index: Int)] = []
-        for (index, entry) in entries.enumerated() where entry.id.kind == kind {
-            items.append((entry.id.digest, index))
-        }
-        self.init(kind: kind, width: kind.digestLength, items: items)
-    }
+    var count: Int { metadata.count }
+    var bytes: Int { keys.count + metadata.count * MemoryLayout<EntryMetadata>.stride + fullDigests.count + buckets.count * 4 }
 
-    /// The first 20 bytes of every v2 infohash.
-    init(truncatedV2From entries: [WatchListEntry]) {
-        var items: [(digest: [UInt8], index: Int)] = []
-        for (index, entry) in entries.enumerated() where entry.id.kind == .btihV2 {
-            items.append((Array(entry.id.digest.prefix(20)), index))
-        }
-        self.init(kind: .btihV2, width: 20, items: items)
-    }
-
-    private init(kind: ContentID.Kind, width: Int, items: [(digest: [UInt8], index: Int)]) {
-        var items = items
+    init(kind: ContentID.Kind, width: Int, reportedKind: ContentID.Kind, keys: [UInt8], metadata: [EntryMetadata], fullDigests: [UInt8]) {
         self.kind = kind
         self.width = width
-        // Stable order: by digest, then load order, so the first loaded wins.
-        items.sort { $0.digest.lexicographicallyPrecedes($1.digest) || ($0.digest == $1.digest && $0.index < $1.index) }
-        var keys = [UInt8]()
-        var indexes = [UInt32]()
-        keys.reserveCapacity(items.count * width)
-        for item in items where indexes.isEmpty || Array(keys.suffix(width)) != item.digest {
-            keys.append(contentsOf: item.digest)
-            indexes.append(UInt32(item.index))
-        }
+        self.reportedKind = reportedKind
         self.keys = keys
-        entryIndex = indexes
+        self.metadata = metadata
+        self.fullDigests = fullDigests
+        if metadata.isEmpty {
+            buckets = []
+        } else {
+            var starts = [UInt32](repeating: 0, count: 65_537)
+            keys.withUnsafeBytes { raw in
+                var position = 0
+                for bucket in 0 ... 65_536 {
+                    while position < metadata.count, Int(raw[position * width]) << 8 | Int(raw[position * width + 1]) < bucket {
+                        position += 1
+                    }
+                    starts[bucket] = UInt32(position)
+                }
+            }
+            buckets = starts
+        }
     }
 
-    var count: Int { entryIndex.count }
+    func identifier(at position: Int) -> ContentID {
+        if reportedKind != kind || width != reportedKind.digestLength {
+            let length = reportedKind.digestLength
+            return fullDigests.withUnsafeBytes { raw in
+                ContentID(kind: reportedKind, bytes: UnsafeRawBufferPointer(rebasing: raw[(position * length) ..< ((position + 1) * length)]))
+            } ?? ContentID(kind: .btih, words: (0, 0, 0, 0))
+        }
+        return keys.withUnsafeBytes { raw in
+            ContentID(kind: kind, bytes: UnsafeRawBufferPointer(rebasing: raw[(position * width) ..< ((position + 1) * width)]))
+        } ?? ContentID(kind: .btih, words: (0, 0, 0, 0))
+    }
 
     func find(_ digest: UnsafeRawBufferPointer) -> Int? {
-        guard digest.count == width else { return nil }
+        guard digest.count == width, !buckets.isEmpty else { return nil }
+        let bucket = Int(digest[0]) << 8 | Int(digest[1])
+        var low = Int(buckets[bucket])
+        var high = Int(buckets[bucket + 1])
         return keys.withUnsafeBytes { raw -> Int? in
-            var low = 0
-            var high = entryIndex.count
             while low < high {
                 let middle = (low + high) / 2
-                let candidate = UnsafeRawBufferPointer(rebasing: raw[middle * width ..< (middle + 1) * width])
-                let order = compare(candidate, digest)
-                if order == 0 { return Int(entryIndex[middle]) }
+                var order = 0
+                let base = middle * width
+                for index in 0 ..< width where raw[base + index] != digest[index] {
+                    order = raw[base + index] < digest[index] ? -1 : 1
+                    break
+                }
+                if order == 0 { return middle }
                 if order < 0 { low = middle + 1 } else { high = middle }
             }
             return nil
         }
-    }
-
-    private func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
-        for index in 0 ..< width where a[index] != b[index] {
-            return a[index] < b[index] ? -1 : 1
-        }
-        return 0
     }
 }

@@ -3,7 +3,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
     /// What kind of problem it is, for code that reacts to it (never branch on `message`).
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
-            case unreadable, unknownKind, badDigest, malformedLine, badEncoding, empty
+            case unreadable, unknownKind, badDigest, malformedLine, badEncoding, empty, unknownFormat, unsigned, badSignature, unknownKey, badValue
         }
         private let value: Value
         /// The file cannot be read.
@@ -18,6 +18,16 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
         public static let badEncoding = Code(value: .badEncoding)
         /// A list with no entries at all.
         public static let empty = Code(value: .empty)
+        /// A list whose format cannot be told, or a format PeerWatch does not read.
+        public static let unknownFormat = Code(value: .unknownFormat)
+        /// A list without the signature the configuration requires.
+        public static let unsigned = Code(value: .unsigned)
+        /// A signature that does not verify.
+        public static let badSignature = Code(value: .badSignature)
+        /// A configuration key PeerWatch does not know.
+        public static let unknownKey = Code(value: .unknownKey)
+        /// A configuration value of the wrong type or out of range.
+        public static let badValue = Code(value: .badValue)
         public var description: String { "\(value)" }
     }
 
