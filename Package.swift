@@ -42,6 +42,7 @@ let package = Package(
             name: "peerwatch",
             dependencies: [
                 "PeerWatchRuntime",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

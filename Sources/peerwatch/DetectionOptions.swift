@@ -6,8 +6,11 @@ import PeerWatchRuntime
 
 /// Options shared by `read` and `run`: the watch lists, the log and what records say.
 struct DetectionOptions: ParsableArguments {
-    @Option(name: .customLong("watchlist"), help: ArgumentHelp("A watch list in the native format (kind:hex [label] per line); repeat for several.", valueName: "file"))
+    @Option(name: .customLong("watchlist"), help: ArgumentHelp("A watch list as [NAME=][FORMAT:]PATH; repeat for several. Formats: native, csv, magnet, ed2k, torrent, torrent+pieces, vics, md5, sha1.", valueName: "list"))
     var watchLists: [String] = []
+
+    @Option(name: .customLong("watchlist-key"), help: ArgumentHelp("An Ed25519 public key lists must be signed with (PATH.sig); repeat for several.", valueName: "file"))
+    var watchListKeys: [String] = []
 
     @Option(name: .customLong("log"), help: ArgumentHelp("Append alert records to this file (JSON lines, chained).", valueName: "file"))
     var logPath: String?
@@ -52,17 +55,16 @@ struct DetectionOptions: ParsableArguments {
     }
 
     /// Loads the watch lists, or prints every problem and fails.
-    func loadWatchLists(logger: Logger) throws -> WatchListSnapshot {
+    func loadWatchLists(logger: Logger, stateDirectory: String? = nil) throws -> WatchListStore {
+        let keys: TrustedKeys
         do {
-            let snapshot = try WatchListLoader.load(paths: watchLists)
-            let kinds = snapshot.countsByKind.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
-            for source in snapshot.sources {
-                logger.info("watch list loaded", metadata: [
-                    "watchlist.file": "\(source.path)", "watchlist.name": "\(source.name)", "watchlist.sha256": "\(source.sha256)",
-                ])
-            }
-            logger.info("watch lists ready", metadata: ["watchlist.entries": "\(snapshot.count)", "watchlist.kinds": "\(kinds)"])
-            return snapshot
+            keys = try TrustedKeys.load(paths: watchListKeys)
+        } catch {
+            FileHandle.standardError.write(Data("peerwatch: \(error.description)\n".utf8))
+            throw ExitCode.failure
+        }
+        do {
+            return try WatchListStore(specs: watchLists.map(WatchListSpec.init(parsing:)), keys: keys, stateDirectory: stateDirectory, logger: logger)
         } catch {
             FileHandle.standardError.write(Data("peerwatch: watch list refused:\n\(error.description)\n".utf8))
             throw ExitCode.failure

@@ -8,11 +8,13 @@ struct PeerWatchCommand: ParsableCommand {
         commandName: "peerwatch",
         abstract: "Passive peer-to-peer traffic monitor: flags watch-listed content identifiers.",
         discussion: """
-            PeerWatch reads packets from capture files or a live interface, recognises \
-            BitTorrent peer-wire handshakes, and raises a JSON alert for every infohash that is \
-            on a watch list. Flows that match nothing leave no record.
+            PeerWatch reads packets from capture files or a live interface, recognises the \
+            BitTorrent family (peer wire over TCP and uTP, metadata exchange, DHT, trackers, \
+            local discovery, .torrent files and magnet links over HTTP) and raises a JSON alert \
+            for every content identifier on a watch list. Flows that match nothing leave no \
+            record.
             """,
         version: "0.1.0",
-        subcommands: [ReadCommand.self, RunCommand.self, VerifyCommand.self]
+        subcommands: [ReadCommand.self, RunCommand.self, VerifyCommand.self, WatchListCommand.self]
     )
 }

@@ -24,7 +24,7 @@ struct ReadCommand: ParsableCommand {
 
     func run() throws {
         let logger = detection.makeLogger()
-        let watchList = try detection.loadWatchLists(logger: logger)
+        let watchLists = try detection.loadWatchLists(logger: logger)
         var options = PipelineOptions(source: .files(files), sensorName: detection.resolvedSensorName)
         options.engine = detection.engineConfiguration()
         options.logPath = detection.logPath
@@ -32,7 +32,7 @@ struct ReadCommand: ParsableCommand {
         let stop = StopSignal()
         stop.installHandlers()
         do {
-            let report = try Pipeline(options: options, watchList: watchList, logger: logger).run(stop: stop)
+            let report = try Pipeline(options: options, watchLists: watchLists, logger: logger).run(stop: stop)
             logSummary(report, logger: logger)
         } catch {
             FileHandle.standardError.write(Data("peerwatch: \(error.description)\n".utf8))

@@ -33,6 +33,9 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("stdout"), help: "Also print records on standard output.")
     var standardOutput = false
 
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where to describe the loaded watch lists for 'peerwatch watchlist stats'.", valueName: "dir"))
+    var stateDirectory: String = "/run/peerwatch"
+
     func validate() throws {
         guard detection.logPath != nil || standardOutput else {
             throw ValidationError("Give --log FILE (or --stdout) so that alerts are kept somewhere.")
@@ -43,7 +46,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let logger = detection.makeLogger()
-        let watchList = try detection.loadWatchLists(logger: logger)
+        let watchLists = try detection.loadWatchLists(logger: logger, stateDirectory: stateDirectory)
         var live = LiveCaptureOptions(interface: interface)
         live.filter = filter
         live.snapshotLength = snapshotLength
@@ -57,8 +60,16 @@ struct RunCommand: ParsableCommand {
         stop.installHandlers { number in
             logger.notice("stopping", metadata: ["signal": "\(number == SIGTERM ? "SIGTERM" : "SIGINT")"])
         }
+        // SIGHUP: read the watch lists again beside the ones in use, and swap if they all load.
+        let reloads = DispatchQueue(label: "peerwatch-reload")
+        stop.installHandlers([SIGHUP], stops: false) { _ in
+            reloads.async {
+                logger.notice("reloading watch lists", metadata: ["signal": "SIGHUP"])
+                watchLists.reload()
+            }
+        }
         do {
-            let report = try Pipeline(options: options, watchList: watchList, logger: logger).run(stop: stop)
+            let report = try Pipeline(options: options, watchLists: watchLists, logger: logger).run(stop: stop)
             logSummary(report, logger: logger)
         } catch {
             FileHandle.standardError.write(Data("peerwatch: \(error.description)\n".utf8))

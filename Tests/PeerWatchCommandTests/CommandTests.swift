@@ -9,9 +9,11 @@ import Testing
             OVERVIEW: Passive peer-to-peer traffic monitor: flags watch-listed content
             identifiers.
 
-            PeerWatch reads packets from capture files or a live interface, recognises
-            BitTorrent peer-wire handshakes, and raises a JSON alert for every infohash
-            that is on a watch list. Flows that match nothing leave no record.
+            PeerWatch reads packets from capture files or a live interface, recognises the
+            BitTorrent family (peer wire over TCP and uTP, metadata exchange, DHT,
+            trackers, local discovery, .torrent files and magnet links over HTTP) and
+            raises a JSON alert for every content identifier on a watch list. Flows that
+            match nothing leave no record.
 
             USAGE: peerwatch <subcommand>
 
@@ -26,6 +28,7 @@ import Testing
                                       records to the log.
               verify                  Check an alert log's chain: no record removed,
                                       reordered or altered.
+              watchlist               Check, describe, convert and sign watch lists.
 
               See 'peerwatch help <subcommand>' for detailed help.
 
@@ -43,14 +46,17 @@ import Testing
             standard error. Exit status: 0 when the files were read, 1 when a file or watch
             list could not be.
 
-            USAGE: peerwatch read <file> ... [--watchlist <file> ...] [--log <file>] [--home-net <cidr> ...] [--sensor <name>] [--max-flows <count>] [--log-level <level>] [--quiet]
+            USAGE: peerwatch read <file> ... [--watchlist <list> ...] [--watchlist-key <file> ...] [--log <file>] [--home-net <cidr> ...] [--sensor <name>] [--max-flows <count>] [--log-level <level>] [--quiet]
 
             ARGUMENTS:
               <file>                  Capture files (pcap or pcapng).
 
             OPTIONS:
-              --watchlist <file>      A watch list in the native format (kind:hex [label]
-                                      per line); repeat for several.
+              --watchlist <list>      A watch list as [NAME=][FORMAT:]PATH; repeat for
+                                      several. Formats: native, csv, magnet, ed2k, torrent,
+                                      torrent+pieces, vics, md5, sha1.
+              --watchlist-key <file>  An Ed25519 public key lists must be signed with
+                                      (PATH.sig); repeat for several.
               --log <file>            Append alert records to this file (JSON lines,
                                       chained).
               --home-net <cidr>       A subscriber address block, such as 192.0.2.0/24;

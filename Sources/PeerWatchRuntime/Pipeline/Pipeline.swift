@@ -43,10 +43,29 @@ public final class Pipeline {
     private let logger: Logger
     private var engine: DetectionEngine
 
-    public init(options: PipelineOptions, watchList: WatchListSnapshot, logger: Logger) {
+    private let watchLists: WatchListStore
+    private var watchListGeneration: Int
+
+    public init(options: PipelineOptions, watchLists: WatchListStore, logger: Logger) {
         self.options = options
         self.logger = logger
-        engine = DetectionEngine(configuration: options.engine, watchList: watchList)
+        self.watchLists = watchLists
+        let (snapshot, generation) = watchLists.snapshotAndGeneration()
+        watchListGeneration = generation
+        engine = DetectionEngine(configuration: options.engine, watchList: snapshot)
+    }
+
+    public convenience init(options: PipelineOptions, watchList: WatchListSnapshot, logger: Logger) {
+        self.init(options: options, watchLists: WatchListStore(snapshot: watchList, logger: logger), logger: logger)
+    }
+
+    /// Takes a reloaded snapshot between packets: one relaxed load per packet, the lock only
+    /// when the generation moved.
+    private func refreshWatchList() {
+        guard watchLists.generation != watchListGeneration else { return }
+        let (snapshot, generation) = watchLists.snapshotAndGeneration()
+        engine.watchList = snapshot
+        watchListGeneration = generation
     }
 
     /// Runs until the source ends or `stop` is requested.
@@ -85,6 +104,7 @@ public final class Pipeline {
                     self.logStatistics(output: output)
                 }
             }, consume: { bytes, wireLength, timestamp, link in
+                self.refreshWatchList()
                 self.engine.process(frame: bytes, wireLength: wireLength, timestamp: timestamp, link: link, events: &events)
                 if !events.isEmpty {
                     output.submit(events)

@@ -41,7 +41,8 @@ public final class StopSignal: Sendable {
 
     /// Turns SIGINT and SIGTERM into a stop request (the default action, dying mid-write, is
     /// replaced). The corresponding C function is `signal`.
-    public func installHandlers(_ signals: [Int32] = [SIGINT, SIGTERM], onSignal: @escaping @Sendable (Int32) -> Void = { _ in }) {
+    /// - Parameter stops: whether these signals request a stop (SIGHUP, for a reload, does not).
+    public func installHandlers(_ signals: [Int32] = [SIGINT, SIGTERM], stops: Bool = true, onSignal: @escaping @Sendable (Int32) -> Void = { _ in }) {
         let queue = DispatchQueue(label: "peerwatch-signals")
         var installed: [DispatchSourceSignal] = []
         for number in signals {
@@ -49,7 +50,7 @@ public final class StopSignal: Sendable {
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
             source.setEventHandler { [self] in
                 onSignal(number)
-                self.request()
+                if stops { self.request() }
             }
             source.resume()
             installed.append(source)

@@ -12,8 +12,10 @@ enum CSVWatchList {
         }
         if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
         var columns: [String: Int]?
+        var sawHeader = false
         forEachRecord(text) { fields, line in
             guard let header = columns else {
+                sawHeader = true
                 let names = fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
                 var found: [String: Int] = [:]
                 for (index, name) in names.enumerated() where found[name] == nil { found[name] = index }
@@ -46,7 +48,7 @@ enum CSVWatchList {
             id.withDigestBytes { builder.add(kind: kind, digest: $0, sourceIndex: sourceIndex, line: line, label: label, category: field("category")) }
             return true
         }
-        if columns == nil { report.add(.malformedLine, nil, "no header line") }
+        if !sawHeader { report.add(.malformedLine, nil, "no header line") }
     }
 
     static func base32(_ text: String, kind: ContentID.Kind) -> ContentID? {

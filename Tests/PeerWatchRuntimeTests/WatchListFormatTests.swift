@@ -1,0 +1,168 @@
+import Crypto
+import Foundation
+import Testing
+import PeerWatchCore
+import PeerWatchTestSupport
+@testable import PeerWatchRuntime
+
+@Suite struct WatchListFormatTests {
+    let sha1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+    let md5 = "d41d8cd98f00b204e9800998ecf8427e"
+    let btih = "dcfcdccfb9e670ccc3dd40c78c161f2bea243126"
+
+    func problems(_ specs: [WatchListSpec], keys: TrustedKeys = .none) -> [ConfigurationError] {
+        do {
+            _ = try WatchListLoader.load(specs, keys: keys)
+            return []
+        } catch {
+            return error.problems
+        }
+    }
+
+    func id(_ kind: ContentID.Kind, _ hex: String) throws -> ContentID { try #require(ContentID(kind: kind, hex: hex)) }
+
+    @Test func specsNameFormatsAndPaths() {
+        #expect(WatchListSpec(parsing: "ncmec=md5:/lists/ncmec.txt") == WatchListSpec(path: "/lists/ncmec.txt", name: "ncmec", format: .md5))
+        #expect(WatchListSpec(parsing: "torrent+pieces:/t") == WatchListSpec(path: "/t", format: .torrentPieces))
+        #expect(WatchListSpec(parsing: "/lists/a=b.txt") == WatchListSpec(path: "/lists/a=b.txt"))
+        #expect(WatchListSpec(parsing: "lists/iwf.csv").listName == "iwf")
+        #expect(WatchListSpec(parsing: "c:/x").format == nil)
+    }
+
+    @Test func csvColumnsInAnyOrderWithQuotesAndSources() throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("iwf.csv", text: """
+            Category,Hash,Label,Kind,Source,Extra
+            2,\(sha1.uppercased()),"series ""17"", part 1",sha1,IWF,x
+            1,\(md5),,md5,,
+            ,3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ,base32,sha1,,
+
+            """)
+        let snapshot = try WatchListLoader.load([WatchListSpec(parsing: path)])
+        let hit = try #require(snapshot.lookup(try id(.sha1, sha1)))
+        #expect(hit.entry.label == "series \"17\", part 1 (IWF)")
+        #expect(hit.entry.category == "2")
+        #expect(hit.entry.line == 2)
+        #expect(hit.source.format == "csv")
+        #expect(snapshot.lookup(try id(.md5, md5))?.entry.category == "1")
+        #expect(snapshot.duplicates == 1)   // the base32 row is the same SHA-1
+        let bad = try directory.write("bad.csv", text: "kind,hash\nsha1,zz\ncrc,\(sha1)\n\"sha1\",\"\(sha1)\"\n")
+        #expect(problems([WatchListSpec(parsing: bad)]).map(\.line) == [2, 3])
+        let noKind = try directory.write("nokind.csv", text: "hash,label\n\(sha1),x\n")
+        #expect(problems([WatchListSpec(parsing: noKind)]).map(\.line) == [1])
+    }
+
+    @Test func magnetAndEd2kLinkLists() throws {
+        let directory = try TemporaryDirectory()
+        let magnets = try directory.write("m.txt", text: """
+            # links from a takedown notice
+            magnet:?xt=urn:btih:\(btih)&dn=Demo+Series%2017&xt.1=urn:sha1:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ
+            magnet:?dn=nothing
+
+            """)
+        #expect(problems([WatchListSpec(parsing: magnets)]).map(\.line) == [3])
+        let good = try directory.write("good.txt", text: "magnet:?xt=urn:btih:\(btih)&dn=Demo+Series%2017&xt.1=urn:sha1:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ\n")
+        let snapshot = try WatchListLoader.load([WatchListSpec(parsing: good)])
+        #expect(snapshot.sources[0].format == "magnet")
+        #expect(snapshot.lookup(try id(.btih, btih))?.entry.label == "Demo Series 17")
+        #expect(snapshot.lookup(try id(.sha1, sha1))?.entry.line == 1)
+        let links = try directory.write("e.txt", text: "ed2k://|file|Demo%20File.avi|734003200|31D6CFE0D16AE931B73C59D7E0C089C0|/\ned2k://|server|1.2.3.4|4661|/\n")
+        #expect(problems([WatchListSpec(parsing: links)]).map(\.line) == [2])
+        let ed2k = try directory.write("e2.txt", text: "ed2k://|file|Demo%20File.avi|734003200|31D6CFE0D16AE931B73C59D7E0C089C0|h=ABC|/\n")
+        let snapshot2 = try WatchListLoader.load([WatchListSpec(parsing: ed2k)])
+        #expect(snapshot2.lookup(try id(.ed2k, "31d6cfe0d16ae931b73c59d7e0c089c0"))?.entry.label == "Demo File.avi")
+    }
+
+    @Test func torrentFilesAndDirectoriesWithPieces() throws {
+        let directory = try TemporaryDirectory()
+        var random = SeededGenerator(seed: 7)
+        let hybrid = TorrentFixtures.hybridInfo(name: "hybrid", length: 40_000, using: &random)
+        let single = TorrentFixtures.singleFileInfo(name: "single", length: 600_000, using: &random)
+        try FileManager.default.createDirectory(atPath: directory.path + "/torrents/sub", withIntermediateDirectories: true)
+        _ = try directory.write("torrents/a.torrent", TorrentFixtures.torrentFile(info: hybrid))
+        _ = try directory.write("torrents/sub/b.torrent", TorrentFixtures.torrentFile(info: single))
+        _ = try directory.write("torrents/readme.txt", text: "not a torrent")
+        let snapshot = try WatchListLoader.load([WatchListSpec(parsing: "torrent+pieces:" + directory.path + "/torrents")])
+        let v1 = try #require(ContentID(kind: .btih, bytes: Array(Insecure.SHA1.hash(data: hybrid.encoded))))
+        let v2 = try #require(ContentID(kind: .btihV2, bytes: Array(SHA256.hash(data: hybrid.encoded))))
+        #expect(snapshot.lookup(v1)?.entry.label == "hybrid")
+        #expect(snapshot.lookup(v2)?.entry.label == "hybrid")
+        #expect(snapshot.sources[0].name == "torrents")
+        #expect(snapshot.countsByKind[.btih] == 2)
+        #expect(snapshot.countsByKind[.btihV2] == 1)
+        #expect(snapshot.countsByKind[.btPiece] == 3 + 3)   // 40 KB in 16 KiB pieces, 600 KB in 256 KiB pieces
+        let file = try WatchListLoader.load([WatchListSpec(parsing: directory.path + "/torrents/sub/b.torrent")])
+        #expect(file.countsByKind == [.btih: 1])
+        let empty = try TemporaryDirectory()
+        #expect(problems([WatchListSpec(path: empty.path)]).map(\.code) == [.empty])
+        let broken = try directory.write("broken.torrent", text: "d8:announce3:abce")
+        #expect(problems([WatchListSpec(parsing: broken)]).count == 1)
+    }
+
+    @Test func vicsExportsWithCategories() throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("vics.json", text: """
+            {"@odata.context":"http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/Default/$metadata#Media",
+             "value":[{"MediaID":1,"Category":1,"MD5":"\(md5.uppercased())","SHA1":"\(sha1.uppercased())","MediaSize":2835},
+                      {"MediaID":2,"Category":"2","MD5":"\(String(repeating: "a", count: 32))"}]}
+            """)
+        let snapshot = try WatchListLoader.load([WatchListSpec(parsing: path)])
+        #expect(snapshot.sources[0].format == "vics")
+        let hit = try #require(snapshot.lookup(try id(.sha1, sha1)))
+        #expect(hit.entry.category == "1")
+        #expect(hit.entry.label == "MediaID 1")
+        #expect(snapshot.lookup(try id(.md5, String(repeating: "a", count: 32)))?.entry.category == "2")
+        let bad = try directory.write("bad.json", text: #"{"value":[{"MD5":"xyz"},{"Category":1},7]}"#)
+        #expect(problems([WatchListSpec(parsing: bad)]).map(\.message) == [
+            "value[0].MD5: not 32 hex digits: \"xyz\"", "value[1] has neither MD5 nor SHA1", "value[2] is not an object",
+        ])
+        let notJSON = try directory.write("x.json", text: "{")
+        #expect(problems([WatchListSpec(parsing: notJSON)]).count == 1)
+    }
+
+    @Test func plainHashListsNeedTheirKind() throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("ncmec.txt", text: "\(md5)\n\(md5.uppercased())  duplicate\n# comment\n\(String(repeating: "b", count: 32)) label here\n")
+        #expect(problems([WatchListSpec(path: path)]).first?.code == .unknownFormat)
+        let snapshot = try WatchListLoader.load([WatchListSpec(parsing: "md5:" + path)])
+        #expect(snapshot.countsByKind == [.md5: 2])
+        #expect(snapshot.duplicates == 1)
+        #expect(snapshot.lookup(try id(.md5, String(repeating: "b", count: 32)))?.entry.label == "label here")
+        #expect(problems([WatchListSpec(parsing: "sha1:" + path)]).map(\.line) == [1, 2, 4])
+    }
+
+    @Test func hugeLinesWrongEncodingsAndEmptyFiles() throws {
+        let directory = try TemporaryDirectory()
+        let huge = try directory.write("huge.txt", Array(("btih:\(btih) " + String(repeating: "x", count: 10_000) + "\n").utf8))
+        #expect(problems([WatchListSpec(parsing: huge)]).map(\.code) == [.malformedLine])
+        let latin1 = try directory.write("latin1.txt", Array("btih:\(btih) caf".utf8) + [0xE9] + [0x0A])
+        #expect(problems([WatchListSpec(parsing: latin1)]).map(\.code) == [.badEncoding])
+        let utf16 = try directory.write("utf16.txt", [0xFF, 0xFE] + Array("btih:\(btih)\n".utf8).flatMap { [$0, 0] })
+        #expect(!problems([WatchListSpec(parsing: "native:" + utf16)]).isEmpty)
+        let empty = try directory.write("empty.txt", [])
+        #expect(problems([WatchListSpec(parsing: "native:" + empty)]).map(\.code) == [.empty])
+        let twice = problems([WatchListSpec(parsing: "a=" + huge), WatchListSpec(parsing: "a=" + latin1)])
+        #expect(twice.contains { $0.code == .badValue })
+    }
+
+    @Test func signedListsVerifyAgainstConfiguredKeys() throws {
+        let directory = try TemporaryDirectory()
+        let signing = Curve25519.Signing.PrivateKey()
+        let other = Curve25519.Signing.PrivateKey()
+        let keyPath = try directory.write("iwf-2026.pub", text: Hex.encode(Array(signing.publicKey.rawRepresentation)) + "\n")
+        let keys = try TrustedKeys.load(paths: [keyPath])
+        let list = try directory.write("list.txt", text: "btih:\(btih) signed\n")
+        let data = try Data(contentsOf: URL(fileURLWithPath: list))
+        #expect(problems([WatchListSpec(path: list)], keys: keys).map(\.code) == [.unsigned])
+        _ = try directory.write("list.txt.sig", Array(try other.signature(for: data)))
+        #expect(problems([WatchListSpec(path: list)], keys: keys).map(\.code) == [.badSignature])
+        _ = try directory.write("list.txt.sig", text: Data(try signing.signature(for: data)).base64EncodedString())
+        let snapshot = try WatchListLoader.load([WatchListSpec(path: list)], keys: keys)
+        #expect(snapshot.sources[0].signer == "iwf-2026")
+        // An edited list no longer verifies.
+        _ = try directory.write("list.txt", text: "btih:\(btih) signed, then edited\n")
+        #expect(problems([WatchListSpec(path: list)], keys: keys).map(\.code) == [.badSignature])
+        let notAKey = try directory.write("bad.pub", text: "hello")
+        #expect(throws: ConfigurationError.self) { try TrustedKeys.load(paths: [notAKey]) }
+    }
+}
