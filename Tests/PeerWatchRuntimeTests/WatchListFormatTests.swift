@@ -166,3 +166,38 @@ import PeerWatchTestSupport
         #expect(throws: ConfigurationError.self) { try TrustedKeys.load(paths: [notAKey]) }
     }
 }
+
+@Suite struct LargeWatchListTests {
+    /// Over the parallel threshold, so the two halves are parsed on two threads.
+    @Test func halvesMergeInOrderWithExactLineNumbers() throws {
+        let directory = try TemporaryDirectory()
+        let lines = 200_000
+        var text = ""
+        text.reserveCapacity(lines * 50)
+        for index in 0 ..< lines {
+            text += "btih:" + String(format: "%08x", index) + String(repeating: "0", count: 32) + (index % 1_000 == 0 ? " label \(index % 7)" : "") + "\n"
+        }
+        // The first line's digest again, near the end: a duplicate across the halves.
+        text += "btih:" + String(format: "%08x", 0) + String(repeating: "0", count: 32) + " late duplicate\n"
+        let path = try directory.write("big.txt", text: text)
+        #expect(text.utf8.count > WatchListLoader.parallelThreshold)
+        let snapshot = try WatchListLoader.load([WatchListSpec(path: path)])
+        #expect(snapshot.count == lines)
+        #expect(snapshot.duplicates == 1)
+        let first = try #require(ContentID(kind: .btih, hex: String(format: "%08x", 0) + String(repeating: "0", count: 32)))
+        #expect(snapshot.lookup(first)?.entry.line == 1)
+        #expect(snapshot.lookup(first)?.entry.label == "label 0")
+        let late = try #require(ContentID(kind: .btih, hex: String(format: "%08x", 199_000) + String(repeating: "0", count: 32)))
+        #expect(snapshot.lookup(late)?.entry.line == 199_001)
+        #expect(snapshot.lookup(late)?.entry.label == "label \(199_000 % 7)")
+        // A bad line deep in the second half is reported at its own line.
+        let bad = text + "btih:nothex\n"
+        let badPath = try directory.write("bad.txt", text: bad)
+        do {
+            _ = try WatchListLoader.load([WatchListSpec(path: badPath)])
+            Issue.record("loaded a list with a bad line")
+        } catch {
+            #expect(error.problems.map(\.line) == [lines + 2])
+        }
+    }
+}

@@ -23,6 +23,26 @@ public enum Hex {
         }
     }
 
+    /// Digit values by byte (0xFF: not a hex digit).
+    private static let table: [UInt8] = (0 ... 255).map { value(of: UInt8($0)) ?? 0xFF }
+
+    /// Decodes `text` (two digits a byte, either case) into `out`, which must be exactly half
+    /// its length. Returns `false`, leaving `out` partly written, on a non-digit. One call per
+    /// digest, table-driven: watch lists of millions of lines go through here.
+    public static func decode(_ text: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Bool {
+        guard text.count == out.count * 2 else { return false }
+        return table.withUnsafeBufferPointer { digits in
+            var index = 0
+            while index < out.count {
+                let high = digits[Int(text[2 &* index])], low = digits[Int(text[2 &* index &+ 1])]
+                guard high | low != 0xFF, high < 16, low < 16 else { return false }
+                out[index] = high << 4 | low
+                index &+= 1
+            }
+            return true
+        }
+    }
+
     /// The bytes spelled by `text` (either case), or `nil` if it is not an even run of hex digits.
     public static func decode<S: StringProtocol>(_ text: S) -> [UInt8]? {
         let utf8 = Array(text.utf8)

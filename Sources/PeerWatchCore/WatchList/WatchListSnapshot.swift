@@ -126,14 +126,14 @@ public final class WatchListSnapshot: Sendable {
     }
 
     private func hit(_ table: DigestTable, _ position: Int) -> WatchListHit {
-        let metadata = table.metadata[position]
-        let id = table.identifier(at: position)
+        let attributes = table.attributeSets[Int(table.attributes[position])]
+        let label = table.labels[position]
         let entry = WatchListEntry(
-            id: id, sourceIndex: Int(metadata.source),
-            label: metadata.label == .max ? nil : labels[Int(metadata.label)],
-            category: metadata.category == .max ? nil : categories[Int(metadata.category)],
-            line: Int(metadata.line))
-        return WatchListHit(entry: entry, source: sources[Int(metadata.source)])
+            id: table.identifier(at: position), sourceIndex: Int(attributes.source),
+            label: label == .max ? nil : labels[Int(label)],
+            category: attributes.category == .max ? nil : categories[Int(attributes.category)],
+            line: Int(table.lines[position]))
+        return WatchListHit(entry: entry, source: sources[Int(attributes.source)])
     }
 
     /// Every entry of one kind, in digest order (for tools; allocates).
@@ -143,7 +143,8 @@ public final class WatchListSnapshot: Sendable {
     }
 }
 
-/// The compact metadata of one entry: 12 bytes.
+/// The metadata of one entry, as the builder collects it. Tables keep it as three parallel
+/// arrays (10 bytes an entry, no padding): line, label and an interned (list, category) pair.
 struct EntryMetadata: Sendable {
     var line: UInt32
     var label: UInt32      // index into labels, .max for none
@@ -151,8 +152,14 @@ struct EntryMetadata: Sendable {
     var category: UInt16   // index into categories, .max for none
 }
 
+/// A list and a category, interned: most lists carry a handful of categories.
+struct EntryAttributes: Sendable, Hashable {
+    var source: UInt16
+    var category: UInt16
+}
+
 /// Sorted fixed-width digests of one kind, with a table of where each 16-bit prefix starts so
-/// that a lookup binary-searches only its bucket.
+/// that a lookup binary-searches only its bucket, and the entries' metadata in parallel arrays.
 struct DigestTable: Sendable {
     let kind: ContentID.Kind
     /// The digest width stored (20 for truncated v2).
@@ -160,29 +167,37 @@ struct DigestTable: Sendable {
     /// The kind reported for a hit (the full v2 for the truncated table).
     let reportedKind: ContentID.Kind
     let keys: [UInt8]
-    let metadata: [EntryMetadata]
+    let lines: [UInt32]
+    let labels: [UInt32]
+    let attributes: [UInt16]
+    let attributeSets: [EntryAttributes]
     /// For truncated v2: the full 32-byte digests, parallel to `keys`.
     let fullDigests: [UInt8]
     let buckets: [UInt32]   // 65,537 offsets, or empty for an empty table
 
-    var count: Int { metadata.count }
-    var bytes: Int { keys.count + metadata.count * MemoryLayout<EntryMetadata>.stride + fullDigests.count + buckets.count * 4 }
+    var count: Int { lines.count }
+    var bytes: Int { keys.count + lines.count * 4 + labels.count * 4 + attributes.count * 2 + fullDigests.count + buckets.count * 4 }
 
-    init(kind: ContentID.Kind, width: Int, reportedKind: ContentID.Kind, keys: [UInt8], metadata: [EntryMetadata], fullDigests: [UInt8]) {
+    init(kind: ContentID.Kind, width: Int, reportedKind: ContentID.Kind, keys: [UInt8], lines: [UInt32], labels: [UInt32],
+         attributes: [UInt16], attributeSets: [EntryAttributes], fullDigests: [UInt8]) {
         self.kind = kind
         self.width = width
         self.reportedKind = reportedKind
         self.keys = keys
-        self.metadata = metadata
+        self.lines = lines
+        self.labels = labels
+        self.attributes = attributes
+        self.attributeSets = attributeSets
         self.fullDigests = fullDigests
-        if metadata.isEmpty {
+        let count = lines.count
+        if count == 0 {
             buckets = []
         } else {
             var starts = [UInt32](repeating: 0, count: 65_537)
             keys.withUnsafeBytes { raw in
                 var position = 0
                 for bucket in 0 ... 65_536 {
-                    while position < metadata.count, Int(raw[position * width]) << 8 | Int(raw[position * width + 1]) < bucket {
+                    while position < count, Int(raw[position * width]) << 8 | Int(raw[position * width + 1]) < bucket {
                         position += 1
                     }
                     starts[bucket] = UInt32(position)
@@ -190,6 +205,10 @@ struct DigestTable: Sendable {
             }
             buckets = starts
         }
+    }
+
+    static func empty(_ kind: ContentID.Kind) -> DigestTable {
+        DigestTable(kind: kind, width: kind.digestLength, reportedKind: kind, keys: [], lines: [], labels: [], attributes: [], attributeSets: [], fullDigests: [])
     }
 
     func identifier(at position: Int) -> ContentID {
@@ -205,21 +224,26 @@ struct DigestTable: Sendable {
     }
 
     func find(_ digest: UnsafeRawBufferPointer) -> Int? {
-        guard digest.count == width, !buckets.isEmpty else { return nil }
+        guard digest.count == width, width >= 8, !buckets.isEmpty else { return nil }
         let bucket = Int(digest[0]) << 8 | Int(digest[1])
         var low = Int(buckets[bucket])
         var high = Int(buckets[bucket + 1])
+        let wanted = UInt64(bigEndian: digest.loadUnaligned(as: UInt64.self))
         return keys.withUnsafeBytes { raw -> Int? in
             while low < high {
-                let middle = (low + high) / 2
-                var order = 0
-                let base = middle * width
-                for index in 0 ..< width where raw[base + index] != digest[index] {
-                    order = raw[base + index] < digest[index] ? -1 : 1
-                    break
+                let middle = (low &+ high) / 2
+                let base = middle &* width
+                // The first eight bytes as one number settle almost every comparison.
+                let candidate = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: base, as: UInt64.self))
+                var order = candidate < wanted ? -1 : candidate > wanted ? 1 : 0
+                if order == 0 {
+                    for index in 8 ..< width where raw[base &+ index] != digest[index] {
+                        order = raw[base &+ index] < digest[index] ? -1 : 1
+                        break
+                    }
                 }
                 if order == 0 { return middle }
-                if order < 0 { low = middle + 1 } else { high = middle }
+                if order < 0 { low = middle &+ 1 } else { high = middle }
             }
             return nil
         }

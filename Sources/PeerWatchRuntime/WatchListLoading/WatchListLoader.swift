@@ -53,7 +53,8 @@ public enum WatchListLoader {
             loadTorrentDirectory(spec, pieces: format == .torrentPieces, keys: keys, into: &builder, problems: &problems)
             return
         }
-        guard let data = FileManager.default.contents(atPath: spec.path) else {
+        // Mapped, not copied: a list of millions of lines is hundreds of megabytes.
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: spec.path), options: .alwaysMapped) else {
             problems.append(ConfigurationError(code: .unreadable, file: spec.path, line: nil, message: "cannot read the watch list"))
             return
         }
@@ -89,9 +90,9 @@ public enum WatchListLoader {
         let before = builder.count
         var report = ProblemReport(file: spec.path)
         switch format {
-        case .native: parseLines(data, kind: nil, sourceIndex: sourceIndex, into: &builder, report: &report)
-        case .md5: parseLines(data, kind: .md5, sourceIndex: sourceIndex, into: &builder, report: &report)
-        case .sha1: parseLines(data, kind: .sha1, sourceIndex: sourceIndex, into: &builder, report: &report)
+        case .native: parseLinesInParallel(data, kind: nil, sourceIndex: sourceIndex, into: &builder, report: &report)
+        case .md5: parseLinesInParallel(data, kind: .md5, sourceIndex: sourceIndex, into: &builder, report: &report)
+        case .sha1: parseLinesInParallel(data, kind: .sha1, sourceIndex: sourceIndex, into: &builder, report: &report)
         case .csv: CSVWatchList.parse(data, sourceIndex: sourceIndex, into: &builder, report: &report)
         case .magnet: parseLinkLines(data, ed2k: false, sourceIndex: sourceIndex, into: &builder, report: &report)
         case .ed2k: parseLinkLines(data, ed2k: true, sourceIndex: sourceIndex, into: &builder, report: &report)
@@ -130,12 +131,57 @@ public enum WatchListLoader {
 
     // MARK: - Line formats
 
+    /// Files larger than this are parsed in two halves on two threads.
+    static let parallelThreshold = 8 * 1024 * 1024
+
+    /// Parses a line-per-entry file, a large one in two halves at once, and merges the halves
+    /// in order (so the first of two equal entries is still the one earlier in the file).
+    static func parseLinesInParallel(_ data: Data, kind: ContentID.Kind?, sourceIndex: Int, into builder: inout WatchListBuilder, report: inout ProblemReport) {
+        guard data.count >= parallelThreshold else {
+            parseLines(data, kind: kind, sourceIndex: sourceIndex, firstLine: 1, into: &builder, report: &report)
+            return
+        }
+        // Split after a newline near the middle; the second half starts counting lines there.
+        let middle = data.startIndex + data.count / 2
+        guard let newline = data[middle...].firstIndex(of: 0x0A) else {
+            parseLines(data, kind: kind, sourceIndex: sourceIndex, firstLine: 1, into: &builder, report: &report)
+            return
+        }
+        let first = data[data.startIndex ... newline], second = data[(newline + 1)...]
+        let secondFirstLine = 1 + first.withUnsafeBytes { countNewlines($0) }
+        let other = PartialParse(builder: builder.emptyCopy(), report: ProblemReport(file: report.file))
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) {
+            var partial = other.builder
+            var partialReport = other.report
+            parseLines(second, kind: kind, sourceIndex: sourceIndex, firstLine: secondFirstLine, into: &partial, report: &partialReport)
+            other.builder = partial
+            other.report = partialReport
+        }
+        parseLines(first, kind: kind, sourceIndex: sourceIndex, firstLine: 1, into: &builder, report: &report)
+        group.wait()
+        builder.merge(other.builder)
+        for problem in other.report.problems { report.add(problem.code, problem.line, problem.message) }
+    }
+
+    /// How many line feeds `bytes` holds.
+    static func countNewlines(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var count = 0
+        var index = 0
+        while let found = ByteSearch.firstIndex(of: 0x0A, in: bytes, from: index) {
+            count += 1
+            index = found + 1
+        }
+        return count
+    }
+
     /// Native lines (`kind:hex [label]`), or plain hash lines of `kind` (`hex [label]`), parsed
     /// straight from the file's bytes.
-    static func parseLines(_ data: Data, kind fixedKind: ContentID.Kind?, sourceIndex: Int, into builder: inout WatchListBuilder, report: inout ProblemReport) {
+    static func parseLines(_ data: Data, kind fixedKind: ContentID.Kind?, sourceIndex: Int, firstLine: Int, into builder: inout WatchListBuilder, report: inout ProblemReport) {
+        reserveForLines(data, fixedKind: fixedKind, into: &builder)
         data.withUnsafeBytes { raw in
             var start = raw.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
-            var lineNumber = 0
+            var lineNumber = firstLine - 1
             var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
             while start < raw.count {
                 let end = ByteSearch.firstIndex(of: 0x0A, in: raw, from: start) ?? raw.count
@@ -180,12 +226,7 @@ public enum WatchListLoader {
                     hex = UnsafeRawBufferPointer(rebasing: token[(colon + 1)...])
                 }
                 let decoded = withUnsafeMutableBytes(of: &digest) { out -> Bool in
-                    guard hex.count == kind.digestLength * 2 else { return false }
-                    for index in 0 ..< kind.digestLength {
-                        guard let high = Hex.value(of: hex[2 * index]), let low = Hex.value(of: hex[2 * index + 1]) else { return false }
-                        out[index] = high << 4 | low
-                    }
-                    return true
+                    Hex.decode(hex, into: UnsafeMutableRawBufferPointer(rebasing: out[0 ..< kind.digestLength]))
                 }
                 guard decoded else {
                     fail(.badDigest, "\(kind) needs \(kind.digestLength * 2) hex digits, found \"\(text(hex.prefix(80)))\"")
@@ -208,6 +249,24 @@ public enum WatchListLoader {
                 }
             }
         }
+    }
+
+    /// Reserves room for the entries a line-per-entry file holds, estimated from its first
+    /// lines, so that a list of millions does not regrow its arrays again and again.
+    static func reserveForLines(_ data: Data, fixedKind: ContentID.Kind?, into builder: inout WatchListBuilder) {
+        let sample = data.prefix(64 * 1024)
+        let lines = sample.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+        guard lines > 0 else { return }
+        let estimate = Int(Double(data.count) / Double(sample.count) * Double(lines) * 1.02)
+        var kind = fixedKind
+        if kind == nil, let colon = sample.firstIndex(of: UInt8(ascii: ":")) {
+            kind = ContentID.Kind(name: String(decoding: sample[sample.startIndex ..< colon].suffix(8).drop { $0 == 0x0A || $0 == 0x23 }, as: UTF8.self))
+                ?? ContentID.Kind.allCases.first { name in
+                    let text = String(decoding: sample[sample.startIndex ..< colon], as: UTF8.self)
+                    return text.hasSuffix(name.description)
+                }
+        }
+        builder.reserve(estimate, of: kind ?? .btih)
     }
 
     /// Magnet URIs or ed2k links, one per line.
@@ -350,6 +409,16 @@ struct ProblemReport {
         } else if reported == WatchListLoader.maxReportedProblems + 1 {
             problems.append(ConfigurationError(code: code, file: file, line: line, message: "further problems not shown"))
         }
+    }
+}
+
+/// The second half of a parallel parse, handed back across threads.
+private final class PartialParse: @unchecked Sendable {
+    var builder: WatchListBuilder
+    var report: ProblemReport
+    init(builder: WatchListBuilder, report: ProblemReport) {
+        self.builder = builder
+        self.report = report
     }
 }
 
