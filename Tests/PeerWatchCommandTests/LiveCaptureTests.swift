@@ -2,12 +2,12 @@ import Foundation
 import Testing
 
 /// Two network namespaces joined by a veth pair, made by the test and removed after it.
-/// Addresses come from TEST-NET-1 (192.0.2.0/24); no traffic leaves the namespaces.
+/// Addresses come from TEST-NET-2 (198.51.100.0/24); no traffic leaves the namespaces.
 final class NamespacePair {
     let client: String, server: String
     let clientInterface: String, serverInterface: String
-    static let clientAddress = "192.0.2.1"
-    static let serverAddress = "192.0.2.2"
+    static let clientAddress = "198.51.100.201"
+    static let serverAddress = "198.51.100.202"
 
     /// Whether the test can make namespaces here (root and iproute2; CI runs as root).
     static var isAvailable: Bool {
@@ -77,7 +77,7 @@ struct LiveCaptureTests {
     static let server = """
         import socket, sys
         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("192.0.2.2", 6881)); s.listen(1); s.settimeout(20)
+        s.bind(("198.51.100.202", 6881)); s.listen(1); s.settimeout(20)
         open(sys.argv[1], "w").close()
         c, _ = s.accept(); c.settimeout(10)
         data = b""
@@ -92,7 +92,7 @@ struct LiveCaptureTests {
     static let client = """
         import socket
         h = bytes([19]) + b"BitTorrent protocol" + bytes(8) + bytes.fromhex("\(infoHash)") + b"-TR3000-" + b"c" * 12
-        s = socket.create_connection(("192.0.2.2", 6881), timeout=10); s.sendall(h)
+        s = socket.create_connection(("198.51.100.202", 6881), timeout=10); s.sendall(h)
         s.recv(68); s.close()
         """
 
@@ -111,7 +111,7 @@ struct LiveCaptureTests {
 
         let monitor = try pair.start(in: pair.client, [CommandRunner.binary, "run", "--interface", pair.clientInterface,
                                                        "--watchlist", list, "--log", log, "--sensor", "live-test",
-                                                       "--home-net", "192.0.2.1/32"], standardError: errorHandle)
+                                                       "--home-net", "198.51.100.201/32"], standardError: errorHandle)
         defer { if monitor.isRunning { monitor.terminate() } }
         let started = waitUntil(seconds: 15) { ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").contains("capture started") }
         try #require(started, "peerwatch did not start: \((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "")")

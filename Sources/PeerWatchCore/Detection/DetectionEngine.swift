@@ -165,7 +165,7 @@ public struct DetectionEngine {
         // Matches are counted under the listed identifier (the full v2 id for a truncated sighting).
         let isFirst = flows.withValue(at: slot) { record, _ in
             if record.matched == nil { record.followPeerWireToEnd() }
-            return record.noteMatch(hit.entry.id)
+            return record.noteMatch(hit.entry.id, proto: observation.proto)
         } ?? false
         guard isFirst else {
             counters.repeatSightings &+= 1

@@ -72,12 +72,22 @@ public enum FlowEndReason: UInt8, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// One identifier matched on a flow, with how often it was seen there.
+/// One identifier matched on a flow by one protocol, with how often it was seen there. A flow
+/// can carry an identifier through several protocols (the DHT and uTP share a client's UDP
+/// socket); each raises its own match.
 public struct MatchedIdentifier: Sendable, Hashable {
     /// The identifier.
     public var id: ContentID
-    /// How many times it was seen on the flow (the first raised the alert).
+    /// The protocol that carried it.
+    public var proto: P2PProtocol
+    /// How many times it was seen on the flow by that protocol (the first raised the alert).
     public var sightings: Int
+
+    public init(id: ContentID, proto: P2PProtocol, sightings: Int) {
+        self.id = id
+        self.proto = proto
+        self.sightings = sightings
+    }
 }
 
 /// The totals of a flagged flow when it ends: a `flow_end` record.

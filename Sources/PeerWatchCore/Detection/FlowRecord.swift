@@ -95,6 +95,9 @@ struct FlowRecord {
         var peerWireToServer = PeerWireDirection()
         var peerWireToClient = PeerWireDirection()
         var tracker = BitTorrent.UDPTracker.Session()
+        /// Which side sent the uTP SYN: it opened the connection, whoever spoke first on the
+        /// UDP flow (the DHT shares the socket).
+        var utpOpener: FlowDirection?
         /// Recent get_peers queries by transaction id, to tie responses to them.
         var pendingQueries: [(BitTorrent.DHT.TransactionID, ContentID)] = []
         /// Transactions remembered per flow; a node keeps a handful in flight per peer.
@@ -202,8 +205,10 @@ struct FlowRecord {
         if let header = BitTorrent.UTP.Header(payload) {
             let state = udpState()
             let data = UnsafeRawBufferPointer(rebasing: payload[header.payloadOffset...])
+            if header.type == .syn { state.utpOpener = direction }
             var found = false
             var session = bittorrent
+            let before = observations.count
             switch direction {
             case .toServer:
                 var wire = state.peerWireToServer
@@ -219,6 +224,11 @@ struct FlowRecord {
                 state.peerWireToClient = wire
             }
             bittorrent = session
+            // The side that opened the uTP connection asks for the torrent.
+            let opener = state.utpOpener ?? .toServer
+            for index in before ..< observations.count where observations[index].message == .handshake {
+                observations[index].role = direction == opener ? .seeking : .offering
+            }
             if found { return .utp }
             // A header alone is a weak sign: uTP counts once a handshake crosses it.
             return protocolsSeen & (1 << P2PProtocol.utp.rawValue) != 0 ? .utp : nil
@@ -325,14 +335,15 @@ struct FlowRecord {
         toClient.stream.discardBuffered()
     }
 
-    /// Records a sighting of a watch-listed identifier; returns whether it is the first on this flow.
-    mutating func noteMatch(_ id: ContentID) -> Bool {
-        if let index = matched?.firstIndex(where: { $0.id == id }) {
+    /// Records a sighting of a watch-listed identifier; returns whether it is the first on this
+    /// flow by this protocol.
+    mutating func noteMatch(_ id: ContentID, proto: P2PProtocol) -> Bool {
+        if let index = matched?.firstIndex(where: { $0.id == id && $0.proto == proto }) {
             matched?[index].sightings += 1
             return false
         }
         if matched == nil { matched = [] }
-        matched?.append(MatchedIdentifier(id: id, sightings: 1))
+        matched?.append(MatchedIdentifier(id: id, proto: proto, sightings: 1))
         return true
     }
 

@@ -160,6 +160,7 @@ public struct AlertEncoder: Sendable {
         builder.beginArray("matches")
         for matched in summary.matched {
             builder.beginElement()
+            builder.field("protocol", matched.proto.description)
             builder.field("id_type", matched.id.kind.description)
             builder.field("id", matched.id.hex)
             builder.field("sightings", matched.sightings)

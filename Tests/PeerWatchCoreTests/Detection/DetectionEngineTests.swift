@@ -84,7 +84,7 @@ import PeerWatchTestSupport
         #expect(end.flowID == alert.flowID)
         #expect(end.initiator == Self.subscriber)
         #expect(end.responder == Self.peer)
-        #expect(end.matched == [MatchedIdentifier(id: alert.observation.contentID, sightings: 2)])
+        #expect(end.matched == [MatchedIdentifier(id: alert.observation.contentID, proto: .bittorrent, sightings: 2)])
         #expect(end.packetsToServer == 5)
         #expect(end.packetsToClient == 3)  // SYN-ACK, handshake, FIN
         #expect(end.reason == .shutdown)
@@ -238,5 +238,41 @@ import PeerWatchTestSupport
         #expect(Timestamp(microseconds: 0).iso8601 == "1970-01-01T00:00:00.000000Z")
         #expect(Timestamp(seconds: 951_782_400, microseconds: 5).iso8601 == "2000-02-29T00:00:00.000005Z")
         #expect(Timestamp(microseconds: -1).iso8601 == "1969-12-31T23:59:59.999999Z")
+    }
+}
+
+@Suite struct SharedSocketTests {
+    /// Real clients run the DHT and uTP over one UDP socket: a DHT lookup and then a uTP
+    /// handshake for the same torrent on one 5-tuple are two matches, one per protocol.
+    @Test func dhtAndUTPOnOneFlowEachMatch() throws {
+        let hash: [UInt8] = Hex.decode("dcfcdccfb9e670ccc3dd40c78c161f2bea243126") ?? []
+        let leech = Endpoint(address: IPAddress(ipv4: 0xCB00_7103), port: 6_881)
+        let seed = Endpoint(address: IPAddress(ipv4: 0xCB00_7102), port: 51_413)
+        var random = SeededGenerator(seed: 3)
+        let query = BencodeValue.dictionary([("a", .dictionary([("id", .bytes(random.bytes(20))), ("info_hash", .bytes(hash))])),
+                                             ("q", .text("get_peers")), ("t", .text("aa")), ("y", .text("q"))]).encoded
+        let start = Timestamp(seconds: 1_795_000_000, microseconds: 0)
+        let ping = BencodeValue.dictionary([("a", .dictionary([("id", .bytes(random.bytes(20)))])), ("q", .text("ping")), ("t", .text("pp")), ("y", .text("q"))]).encoded
+        var frames = [Frame(bytes: PacketBuilder.udp(from: seed, to: leech, payload: ping), timestamp: start.adding(seconds: -1)),
+                      Frame(bytes: PacketBuilder.udp(from: leech, to: seed, payload: query), timestamp: start)]
+        frames.append(Frame(bytes: PacketBuilder.udp(from: leech, to: seed, payload: utpPacket(4, connection: 9, sequence: 100)), timestamp: start.adding(seconds: 1)))
+        let handshake = BitTorrentFixtures.handshake(infoHash: hash, peerID: random.bytes(20))
+        frames.append(Frame(bytes: PacketBuilder.udp(from: leech, to: seed, payload: utpPacket(0, connection: 10, sequence: 101, payload: handshake)),
+                            timestamp: start.adding(seconds: 2)))
+        let snapshot = WatchListSnapshot(sources: [WatchListSource(name: "l", path: "l", sha256: "")],
+                                         entries: [WatchListEntry(id: try #require(ContentID(kind: .btih, bytes: hash)), sourceIndex: 0, label: nil, category: nil, line: 1)])
+        var engine = DetectionEngine(watchList: snapshot)
+        var events: [DetectionEvent] = []
+        for frame in frames {
+            frame.bytes.withUnsafeBytes { engine.process(frame: $0, wireLength: frame.wireLength, timestamp: frame.timestamp, link: .ethernet, events: &events) }
+        }
+        engine.finish(events: &events)
+        let matches = events.compactMap { if case .match(let m) = $0 { m } else { nil } }
+        #expect(matches.map(\.observation.proto) == [.bittorrentDHT, .utp])
+        // The leech opened the uTP connection (its SYN), so its handshake seeks.
+        #expect(matches.last?.observation.role == .seeking)
+        #expect(matches.map(\.flowID).count == 2 && Set(matches.map(\.flowID)).count == 1)
+        let end = try #require(events.compactMap { if case .flowEnd(let f) = $0 { f } else { nil } }.first)
+        #expect(end.matched.map(\.proto) == [.bittorrentDHT, .utp])
     }
 }
