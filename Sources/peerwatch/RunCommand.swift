@@ -33,6 +33,9 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("stdout"), help: "Also print records on standard output.")
     var standardOutput = false
 
+    @Option(name: .customLong("metrics"), help: ArgumentHelp("Serve Prometheus metrics on this local address (HOST:PORT), or 'off'.", valueName: "address"))
+    var metricsAddress: String = "127.0.0.1:9750"
+
     @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where to describe the loaded watch lists for 'peerwatch watchlist stats'.", valueName: "dir"))
     var stateDirectory: String = "/run/peerwatch"
 
@@ -42,6 +45,12 @@ struct RunCommand: ParsableCommand {
         }
         guard (64 ... 262_144).contains(snapshotLength) else { throw ValidationError("--snaplen must be between 64 and 262144.") }
         guard (1 ... 4_096).contains(bufferMiB) else { throw ValidationError("--buffer-size must be between 1 and 4096 MiB.") }
+    }
+
+    /// `HOST:PORT` split, or `nil`.
+    static func split(_ address: String) -> (String, UInt16)? {
+        guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else { return nil }
+        return (String(address[..<colon]), port)
     }
 
     func run() throws {
@@ -56,6 +65,21 @@ struct RunCommand: ParsableCommand {
         options.engine = detection.engineConfiguration()
         options.logPath = detection.logPath
         options.writeToStandardOutput = standardOutput
+        let metrics = PeerWatchMetrics()
+        options.metrics = metrics
+        watchLists.onSnapshot { snapshot, generation in metrics.publish(snapshot, generation: generation) }
+        var server: MetricsServer?
+        if metricsAddress != "off" {
+            guard let (host, port) = Self.split(metricsAddress) else { throw ValidationError("--metrics \(metricsAddress): expected HOST:PORT or off") }
+            do {
+                server = try MetricsServer(host: host, port: port, metrics: metrics, logger: logger)
+                logger.info("metrics served", metadata: ["metrics.address": "\(host):\(server?.port ?? port)"])
+            } catch {
+                FileHandle.standardError.write(Data("peerwatch: \(error.description)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+        defer { server?.stop() }
         let stop = StopSignal()
         stop.installHandlers { number in
             logger.notice("stopping", metadata: ["signal": "\(number == SIGTERM ? "SIGTERM" : "SIGINT")"])

@@ -26,6 +26,8 @@ import Testing
                                       JSON lines.
               run                     Capture live from an interface and write alert
                                       records to the log.
+              status                  Show a running peerwatch's counters: traffic, drops,
+                                      flows, alerts, watch lists.
               verify                  Check an alert log's chain: no record removed,
                                       reordered or altered.
               watchlist               Check, describe, convert and sign watch lists.

@@ -44,6 +44,7 @@ struct CaptureLoop {
     mutating func run(
         onOpen: (String) -> Void = { _ in },
         onIdle: () -> Void = {},
+        onStatistics: (CaptureStatistics) -> Void = { _ in },
         consume: (UnsafeRawBufferPointer, Int, Timestamp, LinkType) -> Void
     ) throws(CaptureError) {
         switch source {
@@ -77,12 +78,24 @@ struct CaptureLoop {
                 if let token { stop?.removeWaker(token) }
                 finalStatistics = handle.statistics()
             }
+            // libpcap's counters, read on this thread about once a second.
+            var lastStatistics = ContinuousClock.now
+            var packets = 0
+            func reportStatistics() {
+                let now = ContinuousClock.now
+                guard now - lastStatistics >= .seconds(1) else { return }
+                lastStatistics = now
+                if let statistics = handle.statistics() { onStatistics(statistics) }
+            }
             while !shouldStop() {
                 switch try handle.next() {
                 case .packet(let bytes, let wireLength, let timestamp):
                     consume(bytes, wireLength, timestamp, link)
+                    packets &+= 1
+                    if packets & 4_095 == 0 { reportStatistics() }
                 case .timeout:
                     onIdle()
+                    reportStatistics()
                 case .endOfFile:
                     return
                 }

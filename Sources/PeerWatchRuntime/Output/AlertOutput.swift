@@ -35,16 +35,18 @@ public final class AlertOutput: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let policy: Policy
     private let logger: Logger
+    private let metrics: PeerWatchMetrics?
 
     /// Starts the output thread.
     /// - Parameters:
     ///   - logPath: the alert log to append to, or `nil`.
     ///   - writeToStandardOutput: whether records also go to standard output.
     public init(
-        sensor: SensorIdentity, logPath: String?, writeToStandardOutput: Bool, policy: Policy, logger: Logger
+        sensor: SensorIdentity, logPath: String?, writeToStandardOutput: Bool, policy: Policy, metrics: PeerWatchMetrics? = nil, logger: Logger
     ) throws(CaptureError) {
         self.policy = policy
         self.logger = logger
+        self.metrics = metrics
         var chain = ChainState.genesis
         var file: AlertLogFile?
         if let logPath {
@@ -108,6 +110,9 @@ public final class AlertOutput: Sendable {
                 do {
                     try sinks.write(output)
                     state.withLock { $0.written += batch.count }
+                    if let metrics {
+                        for case .match(let alert) in batch { metrics.alertWritten(proto: alert.observation.proto, kind: alert.hit.entry.id.kind) }
+                    }
                 } catch {
                     logger.error("alert output failed", metadata: ["error": "\(error)"])
                     state.withLock { $0.failure = error.description }

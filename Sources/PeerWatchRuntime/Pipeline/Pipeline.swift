@@ -16,6 +16,8 @@ public struct PipelineOptions: Sendable {
     public var writeToStandardOutput = false
     /// How often a live capture logs its counters, in seconds.
     public var statisticsInterval: TimeInterval = 60
+    /// Where counters are published (about once a second), if anywhere.
+    public var metrics: PeerWatchMetrics?
 
     public init(source: PacketSource, sensorName: String) {
         self.source = source
@@ -77,12 +79,14 @@ public final class Pipeline {
         let output = try AlertOutput(
             sensor: SensorIdentity(name: options.sensorName, interface: options.source.interfaceName),
             logPath: options.logPath, writeToStandardOutput: options.writeToStandardOutput,
-            policy: isLive ? .dropWhenFull : .waitWhenFull, logger: logger
+            policy: isLive ? .dropWhenFull : .waitWhenFull, metrics: options.metrics, logger: logger
         )
         var loop = CaptureLoop(source: options.source, stop: stop)
         var events: [DetectionEvent] = []
         events.reserveCapacity(64)
         var lastStatistics = Date()
+        var lastMetrics = Date.distantPast
+        var packetsSinceClockCheck = 0
         var opened = false
         var captureFailure: CaptureError?
         do {
@@ -99,11 +103,19 @@ public final class Pipeline {
                     output.submit(events)
                     events.removeAll(keepingCapacity: true)
                 }
+                self.publishMetricsIfDue(&lastMetrics)
                 if isLive, Date().timeIntervalSince(lastStatistics) >= options.statisticsInterval {
                     lastStatistics = Date()
                     self.logStatistics(output: output)
                 }
+            }, onStatistics: { [options] statistics in
+                options.metrics?.update(statistics)
             }, consume: { bytes, wireLength, timestamp, link in
+                packetsSinceClockCheck &+= 1
+                if packetsSinceClockCheck >= 1_024 {
+                    packetsSinceClockCheck = 0
+                    self.publishMetricsIfDue(&lastMetrics)
+                }
                 self.refreshWatchList()
                 self.engine.process(frame: bytes, wireLength: wireLength, timestamp: timestamp, link: link, events: &events)
                 if !events.isEmpty {
@@ -117,12 +129,24 @@ public final class Pipeline {
         engine.finish(events: &events)
         output.submit(events)
         try output.close()
+        options.metrics?.update(engine.counters, activeFlows: engine.flowCount)
+        if let capture = loop.finalStatistics { options.metrics?.update(capture) }
+        options.metrics?.recordsDropped(output.droppedCount)
         if let captureFailure { throw captureFailure }
         let report = PipelineReport(
             counters: engine.counters, capture: loop.finalStatistics,
             recordsWritten: output.writtenCount, recordsDropped: output.droppedCount
         )
         return report
+    }
+
+    /// Publishes the counters if a second has passed since the last time.
+    private func publishMetricsIfDue(_ last: inout Date) {
+        guard let metrics = options.metrics else { return }
+        let now = Date()
+        guard now.timeIntervalSince(last) >= 1 else { return }
+        last = now
+        metrics.update(engine.counters, activeFlows: engine.flowCount)
     }
 
     private func logStatistics(output: AlertOutput) {

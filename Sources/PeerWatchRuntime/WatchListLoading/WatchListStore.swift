@@ -17,6 +17,7 @@ public final class WatchListStore: Sendable {
     private let current: Mutex<WatchListSnapshot>
     private let counter = Atomic<Int>(0)
     private let reloading = Mutex(false)
+    private let listeners = Mutex<[@Sendable (WatchListSnapshot, Int) -> Void]>([])
     private let logger: Logger
     /// Where the snapshot's description is written after every load, for `watchlist stats`.
     public let stateDirectory: String?
@@ -86,10 +87,19 @@ public final class WatchListStore: Sendable {
 
     /// Swaps in a snapshot built elsewhere.
     public func replace(with snapshot: WatchListSnapshot) {
-        current.withLock { held in
+        let generation = current.withLock { held -> Int in
             held = snapshot
-            counter.add(1, ordering: .releasing)
+            return counter.add(1, ordering: .releasing).newValue
         }
+        for listener in listeners.withLock({ $0 }) { listener(snapshot, generation) }
+    }
+
+    /// Calls `listener` with the snapshot in use now and with every one swapped in later
+    /// (metrics publish through this).
+    public func onSnapshot(_ listener: @escaping @Sendable (WatchListSnapshot, Int) -> Void) {
+        listeners.withLock { $0.append(listener) }
+        let (snapshot, generation) = snapshotAndGeneration()
+        listener(snapshot, generation)
     }
 
     private func report(_ snapshot: WatchListSnapshot, seconds: Double, reload: Bool) {

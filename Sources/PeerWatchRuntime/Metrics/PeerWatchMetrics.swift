@@ -1,0 +1,124 @@
+import Foundation
+import PeerWatchCore
+import Prometheus
+import Synchronization
+
+/// PeerWatch's metrics, in a Prometheus registry: packets, bytes, drops, flows, P2P flows by
+/// protocol, alerts by protocol and identifier kind, watch-list entries per list and kind.
+///
+/// The packet path never touches it: the pipeline publishes the engine's counters about once a
+/// second (as deltas into monotonic counters), the output thread counts the alerts it writes,
+/// and the watch-list store publishes each snapshot it swaps in.
+public final class PeerWatchMetrics: Sendable {
+    /// The registry the endpoint exposes.
+    public let registry = PrometheusCollectorRegistry()
+
+    private struct Published: Sendable {
+        var counters = EngineCounters()
+        var capture = CaptureStatistics()
+        var watchListGauges: [Gauge] = []
+    }
+
+    private let published = Mutex(Published())
+    private let packets, bytes, decoded, flows, flowsExpired, flowsEvicted, observations, likelyEncrypted, reassemblyGaps, recordsDropped: Counter
+    private let kernelDrops, interfaceDrops, received: Gauge
+    private let activeFlows, watchListEntries, watchListGeneration: Gauge
+    private let skipped: [Counter]
+    private let p2pFlows: [Counter]
+
+    public init() {
+        let r = registry
+        packets = Self.counter(r, "peerwatch_packets_total", "Frames read from the capture.")
+        bytes = Self.counter(r, "peerwatch_bytes_total", "Wire bytes of the frames read.")
+        decoded = Self.counter(r, "peerwatch_packets_decoded_total", "Frames decoded to TCP or UDP.")
+        flows = Self.counter(r, "peerwatch_flows_total", "Flows created.")
+        flowsExpired = Self.counter(r, "peerwatch_flows_expired_total", "Flows ended by idle timeout.")
+        flowsEvicted = Self.counter(r, "peerwatch_flows_evicted_total", "Flows evicted from a full flow table.")
+        observations = Self.counter(r, "peerwatch_observations_total", "Content identifiers observed, matching or not.")
+        likelyEncrypted = Self.counter(r, "peerwatch_likely_encrypted_bittorrent_flows_total", "TCP flows that opened like an MSE/PE negotiation.")
+        reassemblyGaps = Self.counter(r, "peerwatch_reassembly_gaps_total", "TCP reassembly gaps declared.")
+        recordsDropped = Self.counter(r, "peerwatch_records_dropped_total", "Alert records dropped because output could not keep up.")
+        kernelDrops = Self.gauge(r, "peerwatch_capture_dropped_kernel", "Packets the kernel dropped (libpcap ps_drop).")
+        interfaceDrops = Self.gauge(r, "peerwatch_capture_dropped_interface", "Packets the interface dropped (libpcap ps_ifdrop).")
+        received = Self.gauge(r, "peerwatch_capture_received", "Packets the kernel received (libpcap ps_recv).")
+        activeFlows = Self.gauge(r, "peerwatch_flows_active", "Flows tracked now.")
+        watchListEntries = Self.gauge(r, "peerwatch_watchlist_entries_total", "Distinct watch-list entries in the snapshot in use.")
+        watchListGeneration = Self.gauge(r, "peerwatch_watchlist_generation", "Watch-list reloads swapped in.")
+        skipped = PacketSkipReason.allCases.map {
+            Self.counter(r, "peerwatch_packets_skipped_total", labels: [("reason", $0.description)], "Frames not decoded, by reason.")
+        }
+        p2pFlows = P2PProtocol.allCases.map {
+            Self.counter(r, "peerwatch_p2p_flows_total", labels: [("protocol", $0.description)], "Flows recognised as P2P, by protocol.")
+        }
+    }
+
+    /// Publishes the engine's counters (called about once a second by the capture thread).
+    public func update(_ counters: EngineCounters, activeFlows flowCount: Int) {
+        published.withLock { state in
+            let last = state.counters
+            func add(_ counter: Counter, _ now: Int, _ before: Int) { if now > before { counter.increment(by: Int64(now - before)) } }
+            add(packets, counters.packets, last.packets)
+            add(bytes, counters.bytes, last.bytes)
+            add(decoded, counters.decodedPackets, last.decodedPackets)
+            add(flows, counters.flowsCreated, last.flowsCreated)
+            add(flowsExpired, counters.flowsExpired, last.flowsExpired)
+            add(flowsEvicted, counters.flowsEvicted, last.flowsEvicted)
+            add(observations, counters.observations, last.observations)
+            add(likelyEncrypted, counters.likelyEncryptedBitTorrentFlows, last.likelyEncryptedBitTorrentFlows)
+            add(reassemblyGaps, counters.reassemblyGaps, last.reassemblyGaps)
+            for index in skipped.indices { add(skipped[index], counters.skipped[index], last.skipped[index]) }
+            for index in p2pFlows.indices { add(p2pFlows[index], counters.p2pFlows[index], last.p2pFlows[index]) }
+            state.counters = counters
+        }
+        activeFlows.set(to: Double(flowCount))
+    }
+
+    /// Publishes libpcap's counters.
+    public func update(_ capture: CaptureStatistics) {
+        received.set(to: Double(capture.received))
+        kernelDrops.set(to: Double(capture.droppedByKernel))
+        interfaceDrops.set(to: Double(capture.droppedByInterface))
+    }
+
+    /// Counts records the output could not take.
+    public func recordsDropped(_ count: Int) {
+        if count > 0 { recordsDropped.increment(by: Int64(count)) }
+    }
+
+    /// Counts one written alert.
+    public func alertWritten(proto: P2PProtocol, kind: ContentID.Kind) {
+        Self.counter(registry, "peerwatch_alerts_total", labels: [("protocol", proto.description), ("id_type", kind.description)], "Match alerts written, by protocol and identifier kind.").increment()
+    }
+
+    /// Publishes a watch-list snapshot: entries per list and kind, and each list's SHA-256.
+    public func publish(_ snapshot: WatchListSnapshot, generation: Int) {
+        published.withLock { state in
+            for gauge in state.watchListGauges { registry.unregisterGauge(gauge) }
+            var gauges: [Gauge] = []
+            for (index, source) in snapshot.sources.enumerated() {
+                for (kind, count) in snapshot.loadedCounts[index] {
+                    let gauge = Self.gauge(registry, "peerwatch_watchlist_list_entries", labels: [("list", source.name), ("kind", kind.description)], "Entries each list loaded, by kind.")
+                    gauge.set(to: Double(count))
+                    gauges.append(gauge)
+                }
+                let info = Self.gauge(registry, "peerwatch_watchlist_info", labels: [("list", source.name), ("format", source.format), ("sha256", source.sha256), ("signer", source.signer ?? "")], "Each list in use, with its SHA-256 (always 1).")
+                info.set(to: 1)
+                gauges.append(info)
+            }
+            state.watchListGauges = gauges
+        }
+        watchListEntries.set(to: Double(snapshot.count))
+        watchListGeneration.set(to: Double(generation))
+    }
+
+    private static func counter(_ registry: PrometheusCollectorRegistry, _ name: String, labels: [(String, String)] = [], _ help: String) -> Counter {
+        registry.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
+    }
+
+    private static func gauge(_ registry: PrometheusCollectorRegistry, _ name: String, labels: [(String, String)] = [], _ help: String) -> Gauge {
+        registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
+    }
+
+    /// The exposition text.
+    public func exposition() -> String { registry.emitToString() }
+}
