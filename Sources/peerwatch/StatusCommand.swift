@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PeerWatchRuntime
 
 /// `peerwatch status`: the running daemon's metrics, for a person.
 struct StatusCommand: ParsableCommand {
@@ -13,7 +14,7 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         guard let (host, port) = RunCommand.split(address) else { throw ValidationError("--metrics \(address): expected HOST:PORT") }
-        guard let text = Self.fetch(host: host, port: port) else {
+        guard let text = MetricsClient.metrics(host: host, port: port) else {
             FileHandle.standardError.write(Data("peerwatch: no metrics at \(address) (is peerwatch run serving --metrics there?)\n".utf8))
             throw ExitCode.failure
         }
@@ -38,34 +39,5 @@ struct StatusCommand: ParsableCommand {
             print("\(title.padding(toLength: 12, withPad: " ", startingAt: 0))\(rows.isEmpty ? "none" : rows.joined(separator: ", "))")
         }
         print("records     dropped \(number("peerwatch_records_dropped_total")); watch-list generation \(number("peerwatch_watchlist_generation")), \(number("peerwatch_watchlist_entries_total")) entries")
-    }
-
-    /// `GET /metrics` over a plain socket (the endpoint is local).
-    static func fetch(host: String, port: UInt16) -> String? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 3, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return nil }
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { return nil }
-        let request = Array("GET /metrics HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == request.count else { return nil }
-        var response = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while response.count < 64 << 20 {
-            let count = read(fd, &buffer, buffer.count)
-            if count <= 0 { break }
-            response += buffer[0 ..< count]
-        }
-        let text = String(decoding: response, as: UTF8.self)
-        guard text.hasPrefix("HTTP/1.1 200"), let body = text.range(of: "\r\n\r\n") else { return nil }
-        return String(text[body.upperBound...])
     }
 }

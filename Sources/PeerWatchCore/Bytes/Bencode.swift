@@ -97,6 +97,17 @@ public enum Bencode {
         return negative ? -value : value
     }
 
+    /// Validates the container (`d...e` or `l...e`) at the reader's position and returns its
+    /// encoded bytes as a reader, advancing past it.
+    static func readContainer(_ opening: UInt8, _ reader: inout ByteReader, depth: Int) throws(WireError) -> ByteReader {
+        guard reader.peekByte() == opening else { throw .malformed }
+        let start = reader
+        try skipValue(&reader, depth: depth)
+        var whole = start
+        guard let encoded = whole.readReader(count: reader.offset - start.offset) else { throw .truncated }
+        return encoded
+    }
+
     /// A validated dictionary, read in place. Lookups scan its entries (KRPC and extension
     /// dictionaries hold a handful), so nothing is allocated.
     public struct Dictionary {
@@ -105,12 +116,7 @@ public enum Bencode {
 
         /// Validates and reads the dictionary at the reader's position.
         public init(_ reader: inout ByteReader, depth: Int = Bencode.maxDepth) throws(WireError) {
-            guard reader.peekByte() == UInt8(ascii: "d") else { throw .malformed }
-            let start = reader
-            try Bencode.skipValue(&reader, depth: depth)
-            var whole = start
-            guard let encoded = whole.readReader(count: reader.offset - start.offset) else { throw .truncated }
-            self.encoded = encoded
+            encoded = try Bencode.readContainer(UInt8(ascii: "d"), &reader, depth: depth)
         }
 
         /// Calls `body` with each key and the reader positioned at its value, in order, until
@@ -172,13 +178,9 @@ public enum Bencode {
         /// The whole encoded list, `l` to `e`.
         public let encoded: ByteReader
 
+        /// Validates and reads the list at the reader's position.
         public init(_ reader: inout ByteReader, depth: Int = Bencode.maxDepth) throws(WireError) {
-            guard reader.peekByte() == UInt8(ascii: "l") else { throw .malformed }
-            let start = reader
-            try Bencode.skipValue(&reader, depth: depth)
-            var whole = start
-            guard let encoded = whole.readReader(count: reader.offset - start.offset) else { throw .truncated }
-            self.encoded = encoded
+            encoded = try Bencode.readContainer(UInt8(ascii: "l"), &reader, depth: depth)
         }
 
         /// Calls `body` with a reader at each element, until it returns `false`.

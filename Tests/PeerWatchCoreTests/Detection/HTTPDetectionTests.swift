@@ -8,15 +8,7 @@ import PeerWatchTestSupport
     static let server = Endpoint(address: IPAddress(ipv4: 0xCB00_7150), port: 80)
 
     func run(_ frames: [Frame], list: [ContentID]) -> [MatchAlert] {
-        let snapshot = WatchListSnapshot(sources: [WatchListSource(name: "l", path: "l", sha256: "")],
-                                         entries: list.enumerated().map { WatchListEntry(id: $1, sourceIndex: 0, label: nil, category: nil, line: $0 + 1) })
-        var engine = DetectionEngine(watchList: snapshot)
-        var events: [DetectionEvent] = []
-        for frame in frames {
-            frame.bytes.withUnsafeBytes { engine.process(frame: $0, wireLength: frame.wireLength, timestamp: frame.timestamp, link: .ethernet, events: &events) }
-        }
-        engine.finish(events: &events)
-        return events.compactMap { if case .match(let m) = $0 { m } else { nil } }
+        EngineHarness.matches(EngineHarness.run(frames, watchList: EngineHarness.watchList(list)))
     }
 
     @Test func aTorrentDownloadedOverHTTPMatchesWithItsDescription() throws {

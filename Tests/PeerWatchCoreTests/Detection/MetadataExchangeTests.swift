@@ -40,15 +40,7 @@ import PeerWatchTestSupport
     }
 
     func run(_ frames: [Frame], list: [ContentID]) -> [DetectionEvent] {
-        let snapshot = WatchListSnapshot(sources: [WatchListSource(name: "l", path: "l", sha256: "")],
-                                         entries: list.enumerated().map { WatchListEntry(id: $1, sourceIndex: 0, label: nil, category: nil, line: $0 + 1) })
-        var engine = DetectionEngine(watchList: snapshot)
-        var events: [DetectionEvent] = []
-        for frame in frames {
-            frame.bytes.withUnsafeBytes { engine.process(frame: $0, wireLength: frame.wireLength, timestamp: frame.timestamp, link: .ethernet, events: &events) }
-        }
-        engine.finish(events: &events)
-        return events
+        EngineHarness.run(frames, watchList: EngineHarness.watchList(list))
     }
 
     @Test(arguments: [1_448, 500, 97])
