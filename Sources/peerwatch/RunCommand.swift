@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PeerWatchRuntime
+import Synchronization
 
 /// `peerwatch run`: captures live from an interface until SIGINT or SIGTERM.
 struct RunCommand: ParsableCommand {
@@ -80,20 +81,47 @@ struct RunCommand: ParsableCommand {
             }
         }
         defer { server?.stop() }
+        // systemd: READY once capturing, a watchdog fed by the capture thread, reload and stop.
+        let notifier = SystemdNotifier()
+        options.heartbeat = { notifier.heartbeat() }
+        let interface = interface
+        let rate = Mutex((at: ContinuousClock.now, packets: 0))
+        let status: @Sendable () -> String = {
+            let (packets, drops, alerts) = metrics.summary()
+            let perSecond = rate.withLock { last -> Int in
+                let now = ContinuousClock.now
+                let seconds = Double((now - last.at).components.seconds) + Double((now - last.at).components.attoseconds) / 1e18
+                defer { last = (now, packets) }
+                return seconds > 0 ? Int(Double(packets - last.packets) / seconds) : 0
+            }
+            return "capturing on \(interface): \(perSecond) packets/s, \(packets) packets, \(drops) kernel drops, \(alerts) alerts"
+        }
+        let pipeline = Pipeline(options: options, watchLists: watchLists, logger: logger)
+        let log = pipeline.logReopener
         let stop = StopSignal()
         stop.installHandlers { number in
+            notifier.stopping()
             logger.notice("stopping", metadata: ["signal": "\(number == SIGTERM ? "SIGTERM" : "SIGINT")"])
         }
-        // SIGHUP: read the watch lists again beside the ones in use, and swap if they all load.
+        // SIGHUP: reopen the alert log (rotation) and read the watch lists again beside the
+        // ones in use, swapping only if they all load.
         let reloads = DispatchQueue(label: "peerwatch-reload")
         stop.installHandlers([SIGHUP], stops: false) { _ in
             reloads.async {
-                logger.notice("reloading watch lists", metadata: ["signal": "SIGHUP"])
+                notifier.reloading()
+                logger.notice("reopening the log and reloading watch lists", metadata: ["signal": "SIGHUP"])
+                log.reopen()
                 watchLists.reload()
+                notifier.ready(status: status())
             }
         }
         do {
-            let report = try Pipeline(options: options, watchLists: watchLists, logger: logger).run(stop: stop)
+            let report = try pipeline.run(stop: stop, onCaptureOpen: {
+                notifier.heartbeat()
+                notifier.ready(status: status())
+                notifier.startWatchdog(status: status)
+            })
+            notifier.stopWatchdog()
             logSummary(report, logger: logger)
         } catch {
             FileHandle.standardError.write(Data("peerwatch: \(error.description)\n".utf8))

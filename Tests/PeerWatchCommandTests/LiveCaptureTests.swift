@@ -158,4 +158,70 @@ struct LiveCaptureTests {
         let finished = try String(contentsOfFile: errors, encoding: .utf8)
         #expect(finished.contains("capture.dropped.kernel=0"))
     }
+
+    /// `peerwatch run` under a fake systemd: READY once capturing, watchdog pings, RELOADING then
+    /// READY around SIGHUP, STOPPING on SIGTERM, in that order.
+    @Test func runSpeaksTheSystemdNotifyProtocol() throws {
+        let namespace = "pwn\(getpid() % 100_000)"
+        _ = try CommandRunner.run(NamespacePair.ip, ["netns", "del", namespace], timeout: 20)
+        #expect(try CommandRunner.run(NamespacePair.ip, ["netns", "add", namespace], timeout: 20).status == 0)
+        defer { _ = try? CommandRunner.run(NamespacePair.ip, ["netns", "del", namespace], timeout: 20) }
+        _ = try CommandRunner.run(NamespacePair.ip, ["-n", namespace, "link", "set", "lo", "up"], timeout: 20)
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("peerwatch-notify-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let socketPath = work.appendingPathComponent("notify.sock").path
+        let listener = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        try #require(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (index, byte) in socketPath.utf8.enumerated() { raw[index] = byte } }
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        try #require(bound == 0)
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        func receive(seconds: Double, until: (String) -> Bool) -> [String] {
+            var messages: [String] = []
+            let deadline = Date().addingTimeInterval(seconds)
+            var buffer = [UInt8](repeating: 0, count: 4_096)
+            while Date() < deadline {
+                let count = recv(listener, &buffer, buffer.count, 0)
+                guard count > 0 else { continue }
+                let message = String(decoding: buffer[0 ..< count], as: UTF8.self)
+                messages.append(message)
+                if until(message) { break }
+            }
+            return messages
+        }
+        let list = work.appendingPathComponent("list.txt").path
+        try "btih:\(String(repeating: "ab", count: 20))\n".write(toFile: list, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: NamespacePair.ip)
+        process.arguments = ["netns", "exec", namespace, CommandRunner.binary, "run", "--interface", "lo", "--watchlist", list,
+                             "--log", work.appendingPathComponent("alerts.json").path, "--state-dir", work.path, "--metrics", "off"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = socketPath
+        environment["WATCHDOG_USEC"] = "400000"
+        process.environment = environment
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        let startup = receive(seconds: 15) { $0.hasPrefix("WATCHDOG=1") }
+        try #require(startup.first?.hasPrefix("READY=1\nSTATUS=capturing on lo: ") == true, "\(startup)")
+        #expect(startup.last?.hasPrefix("WATCHDOG=1\nSTATUS=") == true, "\(startup)")
+        kill(process.processIdentifier, SIGHUP)
+        let reload = receive(seconds: 15) { $0.hasPrefix("READY=1") }.filter { !$0.hasPrefix("WATCHDOG=1") }
+        #expect(reload.count == 2, "\(reload)")
+        #expect(reload.first?.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") == true, "\(reload)")
+        #expect(reload.last?.hasPrefix("READY=1\nSTATUS=") == true, "\(reload)")
+        kill(process.processIdentifier, SIGTERM)
+        let stopping = receive(seconds: 15) { $0 == "STOPPING=1" }.filter { !$0.hasPrefix("WATCHDOG=1") }
+        #expect(stopping == ["STOPPING=1"])
+        #expect(waitUntil(seconds: 15) { !process.isRunning })
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
 }

@@ -14,6 +14,7 @@ public final class PeerWatchMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
 
     private struct Published: Sendable {
+        var alerts = 0
         var counters = EngineCounters()
         var capture = CaptureStatistics()
         var watchListGauges: [Gauge] = []
@@ -75,6 +76,7 @@ public final class PeerWatchMetrics: Sendable {
 
     /// Publishes libpcap's counters.
     public func update(_ capture: CaptureStatistics) {
+        published.withLock { $0.capture = capture }
         received.set(to: Double(capture.received))
         kernelDrops.set(to: Double(capture.droppedByKernel))
         interfaceDrops.set(to: Double(capture.droppedByInterface))
@@ -85,8 +87,14 @@ public final class PeerWatchMetrics: Sendable {
         if count > 0 { recordsDropped.increment(by: Int64(count)) }
     }
 
+    /// Packets, kernel drops and alerts so far, for a status line.
+    public func summary() -> (packets: Int, kernelDrops: UInt64, alerts: Int) {
+        published.withLock { ($0.counters.packets, $0.capture.droppedByKernel, $0.alerts) }
+    }
+
     /// Counts one written alert.
     public func alertWritten(proto: P2PProtocol, kind: ContentID.Kind) {
+        published.withLock { $0.alerts += 1 }
         Self.counter(registry, "peerwatch_alerts_total", labels: [("protocol", proto.description), ("id_type", kind.description)], "Match alerts written, by protocol and identifier kind.").increment()
     }
 

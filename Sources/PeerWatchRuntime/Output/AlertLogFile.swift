@@ -54,6 +54,16 @@ final class AlertLogFile {
         }
     }
 
+    /// Closes the file and opens `path` again (after a rotation moved the old file away); the
+    /// chain goes on in the new file.
+    func reopen() throws(CaptureError) {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw CaptureError("\(path): cannot reopen alert log: \(String(cString: strerror(errno)))") }
+        fsync(descriptor)
+        close(descriptor)
+        descriptor = fd
+    }
+
     /// Flushes to stable storage (called when the output goes idle, not per record).
     func sync() {
         fsync(descriptor)

@@ -27,6 +27,7 @@ public final class AlertOutput: Sendable {
         var dropped = 0
         var written = 0
         var failure: String?
+        var reopenRequested = false
     }
 
     private let state = Mutex(State())
@@ -80,6 +81,12 @@ public final class AlertOutput: Sendable {
         }
     }
 
+    /// Asks the output thread to reopen the log file before its next write (log rotation).
+    public func reopenLog() {
+        state.withLock { $0.reopenRequested = true }
+        wake.signal()
+    }
+
     /// Events dropped because the queue was full.
     public var droppedCount: Int { state.withLock { $0.dropped } }
 
@@ -98,10 +105,20 @@ public final class AlertOutput: Sendable {
         var encoder = encoder
         while true {
             wake.wait()
-            let (batch, closed) = state.withLock { state -> ([DetectionEvent], Bool) in
+            let (batch, closed, reopen) = state.withLock { state -> ([DetectionEvent], Bool, Bool) in
                 let batch = state.queue
                 state.queue.removeAll(keepingCapacity: true)
-                return (batch, state.closed)
+                defer { state.reopenRequested = false }
+                return (batch, state.closed, state.reopenRequested)
+            }
+            if reopen {
+                // Records already taken are written to the reopened file: none is lost.
+                do {
+                    try sinks.file?.reopen()
+                    logger.info("alert log reopened", metadata: ["log.file": "\(sinks.file?.path ?? "-")"])
+                } catch {
+                    logger.error("alert log reopen failed; writing on to the old file", metadata: ["error": "\(error)"])
+                }
             }
             if !batch.isEmpty { room.signal() }
             var output = [UInt8]()

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PeerWatchCore
+import Synchronization
 
 /// Everything a pipeline run needs besides the watch list.
 public struct PipelineOptions: Sendable {
@@ -18,6 +19,9 @@ public struct PipelineOptions: Sendable {
     public var statisticsInterval: TimeInterval = 60
     /// Where counters are published (about once a second), if anywhere.
     public var metrics: PeerWatchMetrics?
+    /// Called from the capture thread on every read timeout and every 1,024 packets: proof of
+    /// life for a watchdog.
+    public var heartbeat: (@Sendable () -> Void)?
 
     public init(source: PacketSource, sensorName: String) {
         self.source = source
@@ -47,6 +51,13 @@ public final class Pipeline {
 
     private let watchLists: WatchListStore
     private var watchListGeneration: Int
+    private let logHandle = LogHandle()
+
+    /// Reopens the alert log (after a rotation); safe from any thread.
+    public func reopenLog() { logHandle.reopen() }
+
+    /// A handle that reopens the alert log, for a signal handler on another thread.
+    public var logReopener: LogHandle { logHandle }
 
     public init(options: PipelineOptions, watchLists: WatchListStore, logger: Logger) {
         self.options = options
@@ -81,6 +92,8 @@ public final class Pipeline {
             logPath: options.logPath, writeToStandardOutput: options.writeToStandardOutput,
             policy: isLive ? .dropWhenFull : .waitWhenFull, metrics: options.metrics, logger: logger
         )
+        logHandle.output.withLock { $0 = output }
+        defer { logHandle.output.withLock { $0 = nil } }
         var loop = CaptureLoop(source: options.source, stop: stop)
         var events: [DetectionEvent] = []
         events.reserveCapacity(64)
@@ -104,6 +117,7 @@ public final class Pipeline {
                     events.removeAll(keepingCapacity: true)
                 }
                 self.publishMetricsIfDue(&lastMetrics)
+                options.heartbeat?()
                 if isLive, Date().timeIntervalSince(lastStatistics) >= options.statisticsInterval {
                     lastStatistics = Date()
                     self.logStatistics(output: output)
@@ -115,6 +129,7 @@ public final class Pipeline {
                 if packetsSinceClockCheck >= 1_024 {
                     packetsSinceClockCheck = 0
                     self.publishMetricsIfDue(&lastMetrics)
+                    options.heartbeat?()
                 }
                 self.refreshWatchList()
                 self.engine.process(frame: bytes, wireLength: wireLength, timestamp: timestamp, link: link, events: &events)
@@ -169,5 +184,15 @@ public final class Pipeline {
         case .files(let paths): paths.joined(separator: ", ")
         case .live(let options): options.interface
         }
+    }
+}
+
+/// Reaches the running pipeline's alert output from other threads (signal handlers).
+public final class LogHandle: Sendable {
+    let output = Mutex<AlertOutput?>(nil)
+
+    /// Reopens the alert log, if a run is writing one.
+    public func reopen() {
+        output.withLock { $0 }?.reopenLog()
     }
 }
