@@ -116,7 +116,7 @@ struct WatchListCommand: ParsableCommand {
 
     /// `peerwatch watchlist keygen`.
     struct KeyGen: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Make an Ed25519 key pair for signing lists: NAME.key (private) and NAME.pub.")
+        static let configuration = CommandConfiguration(commandName: "keygen", abstract: "Make an Ed25519 key pair for signing lists: NAME.key (private) and NAME.pub.")
 
         @Argument(help: ArgumentHelp("Path and name of the pair, without extension.", valueName: "name"))
         var name: String
