@@ -15,6 +15,6 @@ struct PeerWatchCommand: ParsableCommand {
             record.
             """,
         version: "0.1.0",
-        subcommands: [ReadCommand.self, RunCommand.self, StatusCommand.self, VerifyCommand.self, WatchListCommand.self]
+        subcommands: [ReadCommand.self, RunCommand.self, TailCommand.self, StatusCommand.self, VerifyCommand.self, WatchListCommand.self]
     )
 }

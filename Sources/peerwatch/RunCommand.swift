@@ -34,6 +34,15 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("stdout"), help: "Also print records on standard output.")
     var standardOutput = false
 
+    @Option(name: .customLong("socket"), help: ArgumentHelp("Serve alerts as JSON lines on this Unix socket ('peerwatch tail' reads it).", valueName: "path"))
+    var socketPath: String?
+
+    @Option(name: .customLong("socket-mode"), help: ArgumentHelp("The socket's file mode, in octal.", valueName: "mode"))
+    var socketMode: String = "0660"
+
+    @Option(name: .customLong("socket-group"), help: ArgumentHelp("The group that may read alerts from the socket.", valueName: "group"))
+    var socketGroup: String?
+
     @Option(name: .customLong("metrics"), help: ArgumentHelp("Serve Prometheus metrics on this local address (HOST:PORT), or 'off'.", valueName: "address"))
     var metricsAddress: String = "127.0.0.1:9750"
 
@@ -41,11 +50,13 @@ struct RunCommand: ParsableCommand {
     var stateDirectory: String = "/run/peerwatch"
 
     func validate() throws {
-        guard detection.logPath != nil || standardOutput else {
-            throw ValidationError("Give --log FILE (or --stdout) so that alerts are kept somewhere.")
+        guard detection.logPath != nil || standardOutput || socketPath != nil else {
+            throw ValidationError("Give --log FILE (or --socket PATH, or --stdout) so that alerts go somewhere.")
         }
         guard (64 ... 262_144).contains(snapshotLength) else { throw ValidationError("--snaplen must be between 64 and 262144.") }
         guard (1 ... 4_096).contains(bufferMiB) else { throw ValidationError("--buffer-size must be between 1 and 4096 MiB.") }
+        guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else { throw ValidationError("--socket-mode \(socketMode): expected an octal mode such as 0660") }
+        _ = mode
     }
 
     /// `HOST:PORT` split, or `nil`.
@@ -81,6 +92,16 @@ struct RunCommand: ParsableCommand {
             }
         }
         defer { server?.stop() }
+        if let socketPath {
+            do {
+                options.socket = try AlertSocket(path: socketPath, mode: mode_t(socketMode, radix: 8) ?? 0o660, group: socketGroup, logger: logger)
+                logger.info("alert socket ready", metadata: ["socket.path": "\(socketPath)"])
+            } catch {
+                FileHandle.standardError.write(Data("peerwatch: \(error.description)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+        defer { options.socket?.close() }
         // systemd: READY once capturing, a watchdog fed by the capture thread, reload and stop.
         let notifier = SystemdNotifier()
         options.heartbeat = { notifier.heartbeat() }

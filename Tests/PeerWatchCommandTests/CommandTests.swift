@@ -26,6 +26,8 @@ import Testing
                                       JSON lines.
               run                     Capture live from an interface and write alert
                                       records to the log.
+              tail                    Follow a running peerwatch's alerts from its socket,
+                                      as aligned lines or raw JSON.
               status                  Show a running peerwatch's counters: traffic, drops,
                                       flows, alerts, watch lists.
               verify                  Check an alert log's chain: no record removed,
@@ -161,7 +163,7 @@ import Testing
         #expect(badNet.status == 64)
         let noLog = try CommandRunner.peerwatch(["run", "--interface", "lo", "--watchlist", "seeds/demo-watchlist.txt"])
         #expect(noLog.status == 64)
-        #expect(noLog.standardError.contains("Give --log FILE (or --stdout)"))
+        #expect(noLog.standardError.contains("Give --log FILE (or --socket PATH, or --stdout)"))
     }
 
     @Test func aMissingInterfaceIsAClearError() throws {

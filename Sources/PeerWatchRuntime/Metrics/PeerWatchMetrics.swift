@@ -15,6 +15,7 @@ public final class PeerWatchMetrics: Sendable {
 
     private struct Published: Sendable {
         var alerts = 0
+        var socketDropped = 0
         var counters = EngineCounters()
         var capture = CaptureStatistics()
         var watchListGauges: [Gauge] = []
@@ -22,7 +23,8 @@ public final class PeerWatchMetrics: Sendable {
 
     private let published = Mutex(Published())
     private let packets, bytes, decoded, flows, flowsExpired, flowsEvicted, observations, likelyEncrypted, reassemblyGaps, recordsDropped: Counter
-    private let kernelDrops, interfaceDrops, received: Gauge
+    private let kernelDrops, interfaceDrops, received, socketReaders: Gauge
+    private let socketDropped: Counter
     private let activeFlows, watchListEntries, watchListGeneration: Gauge
     private let skipped: [Counter]
     private let p2pFlows: [Counter]
@@ -42,6 +44,8 @@ public final class PeerWatchMetrics: Sendable {
         kernelDrops = Self.gauge(r, "peerwatch_capture_dropped_kernel", "Packets the kernel dropped (libpcap ps_drop).")
         interfaceDrops = Self.gauge(r, "peerwatch_capture_dropped_interface", "Packets the interface dropped (libpcap ps_ifdrop).")
         received = Self.gauge(r, "peerwatch_capture_received", "Packets the kernel received (libpcap ps_recv).")
+        socketReaders = Self.gauge(r, "peerwatch_socket_readers", "Readers connected to the alert socket.")
+        socketDropped = Self.counter(r, "peerwatch_socket_dropped_lines_total", "Lines alert-socket readers lost by falling behind.")
         activeFlows = Self.gauge(r, "peerwatch_flows_active", "Flows tracked now.")
         watchListEntries = Self.gauge(r, "peerwatch_watchlist_entries_total", "Distinct watch-list entries in the snapshot in use.")
         watchListGeneration = Self.gauge(r, "peerwatch_watchlist_generation", "Watch-list reloads swapped in.")
@@ -80,6 +84,17 @@ public final class PeerWatchMetrics: Sendable {
         received.set(to: Double(capture.received))
         kernelDrops.set(to: Double(capture.droppedByKernel))
         interfaceDrops.set(to: Double(capture.droppedByInterface))
+    }
+
+    /// Publishes the alert socket's readers and their losses.
+    public func update(socketReaders readers: Int, socketDropped dropped: Int) {
+        socketReaders.set(to: Double(readers))
+        published.withLock { state in
+            if dropped > state.socketDropped {
+                socketDropped.increment(by: Int64(dropped - state.socketDropped))
+                state.socketDropped = dropped
+            }
+        }
     }
 
     /// Counts records the output could not take.

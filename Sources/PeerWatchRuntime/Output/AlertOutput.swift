@@ -37,17 +37,20 @@ public final class AlertOutput: Sendable {
     private let policy: Policy
     private let logger: Logger
     private let metrics: PeerWatchMetrics?
+    private let socket: AlertSocket?
 
     /// Starts the output thread.
     /// - Parameters:
     ///   - logPath: the alert log to append to, or `nil`.
     ///   - writeToStandardOutput: whether records also go to standard output.
     public init(
-        sensor: SensorIdentity, logPath: String?, writeToStandardOutput: Bool, policy: Policy, metrics: PeerWatchMetrics? = nil, logger: Logger
+        sensor: SensorIdentity, logPath: String?, writeToStandardOutput: Bool, policy: Policy, metrics: PeerWatchMetrics? = nil,
+        socket: AlertSocket? = nil, logger: Logger
     ) throws(CaptureError) {
         self.policy = policy
         self.logger = logger
         self.metrics = metrics
+        self.socket = socket
         var chain = ChainState.genesis
         var file: AlertLogFile?
         if let logPath {
@@ -122,7 +125,11 @@ public final class AlertOutput: Sendable {
             }
             if !batch.isEmpty { room.signal() }
             var output = [UInt8]()
-            for event in batch { output += encoder.encode(event) }
+            for event in batch {
+                let line = encoder.encode(event)
+                output += line
+                socket?.publish(line)
+            }
             if !output.isEmpty {
                 do {
                     try sinks.write(output)

@@ -19,6 +19,8 @@ public struct PipelineOptions: Sendable {
     public var statisticsInterval: TimeInterval = 60
     /// Where counters are published (about once a second), if anywhere.
     public var metrics: PeerWatchMetrics?
+    /// The alert socket records also go to, if any.
+    public var socket: AlertSocket?
     /// Called from the capture thread on every read timeout and every 1,024 packets: proof of
     /// life for a watchdog.
     public var heartbeat: (@Sendable () -> Void)?
@@ -90,7 +92,7 @@ public final class Pipeline {
         let output = try AlertOutput(
             sensor: SensorIdentity(name: options.sensorName, interface: options.source.interfaceName),
             logPath: options.logPath, writeToStandardOutput: options.writeToStandardOutput,
-            policy: isLive ? .dropWhenFull : .waitWhenFull, metrics: options.metrics, logger: logger
+            policy: isLive ? .dropWhenFull : .waitWhenFull, metrics: options.metrics, socket: options.socket, logger: logger
         )
         logHandle.output.withLock { $0 = output }
         defer { logHandle.output.withLock { $0 = nil } }
@@ -162,6 +164,7 @@ public final class Pipeline {
         guard now.timeIntervalSince(last) >= 1 else { return }
         last = now
         metrics.update(engine.counters, activeFlows: engine.flowCount)
+        if let socket = options.socket { metrics.update(socketReaders: socket.readerCount, socketDropped: socket.droppedLines) }
     }
 
     private func logStatistics(output: AlertOutput) {

@@ -1,0 +1,116 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+@testable import PeerWatchRuntime
+
+@Suite(.serialized) struct AlertSocketTests {
+    func connect(_ path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        var address = try #require(AlertSocket.address(path))
+        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        try #require(connected == 0)
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return fd
+    }
+
+    /// Reads lines until `count` lines (or a timeout); returns them.
+    func readLines(_ fd: Int32, count: Int) -> [String] {
+        var lines: [String] = []
+        var pending = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while lines.count < count {
+            let got = read(fd, &buffer, buffer.count)
+            if got <= 0 { break }
+            pending += buffer[0 ..< got]
+            while let newline = pending.firstIndex(of: 0x0A) {
+                lines.append(String(decoding: pending[..<newline], as: UTF8.self))
+                pending.removeSubrange(...newline)
+            }
+        }
+        return lines
+    }
+
+    func waitForReaders(_ socket: AlertSocket, _ count: Int) {
+        for _ in 0 ..< 500 where socket.readerCount < count { usleep(10_000) }
+    }
+
+    @Test func aStalledReaderLosesLinesAndIsToldWhileTheFastOneGetsAll() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/alerts.sock"
+        let socket = try AlertSocket(path: path, logger: Logger(label: "t"))
+        defer { socket.close() }
+        var status = stat()
+        #expect(stat(path, &status) == 0 && status.st_mode & 0o777 == 0o660)
+        let fast = try connect(path)
+        let stalled = try connect(path)
+        defer { close(fast); close(stalled) }
+        waitForReaders(socket, 2)
+        #expect(socket.readerCount == 2)
+        let total = 20_000
+        let payload = String(repeating: "x", count: 150)
+        let collected = Mutex<[String]>([])
+        let reader = Thread { [self] in
+            let lines = readLines(fast, count: total)
+            collected.withLock { $0 = lines }
+        }
+        reader.start()
+        // Alerts come in bursts far below what a reader drains: 1,000 lines every 50 ms here.
+        // The fast reader keeps up; the stalled one's kernel buffer and queue overflow.
+        var longestBatch = 0.0
+        for batch in 0 ..< total / 1_000 {
+            let start = Date()
+            for index in batch * 1_000 ..< (batch + 1) * 1_000 {
+                socket.publish(Array("{\"n\":\(index),\"pad\":\"\(payload)\"}\n".utf8))
+            }
+            longestBatch = max(longestBatch, Date().timeIntervalSince(start))
+            usleep(50_000)
+        }
+        // Publishing never waits for readers, stalled or not.
+        #expect(longestBatch < 1)
+        while reader.isExecuting { usleep(5_000) }
+        let fastLines = collected.withLock { $0 }
+        #expect(fastLines.count == total)
+        #expect(fastLines.first == "{\"n\":0,\"pad\":\"\(payload)\"}")
+        #expect(fastLines.last == "{\"n\":\(total - 1),\"pad\":\"\(payload)\"}")
+        #expect(!fastLines.contains { $0.contains("dropped") })
+        // The stalled reader wakes up: what it gets plus what it is told it lost is everything.
+        socket.publish(Array("{\"n\":\"last\"}\n".utf8))
+        var stalledLines: [String] = []
+        var lost = 0
+        for _ in 0 ..< 20 {
+            let batch = readLines(stalled, count: 1)
+            if batch.isEmpty { break }
+            stalledLines += batch
+            if batch.last == "{\"n\":\"last\"}" { break }
+        }
+        for line in stalledLines where line.hasPrefix("{\"event_type\":\"dropped\"") {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            lost += try #require(object["count"] as? Int)
+        }
+        let delivered = stalledLines.filter { $0.hasPrefix("{\"n\":") }.count
+        #expect(lost > 0, "the stalled reader lost nothing: its buffers held everything")
+        #expect(delivered + lost == total + 1)
+        #expect(socket.droppedLines == lost)
+    }
+
+    @Test func staleSocketFilesAreReplacedAndLiveOnesRefused() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/alerts.sock"
+        // A socket file nobody listens on, as a crash leaves it.
+        let stale = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = try #require(AlertSocket.address(path))
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        close(stale)
+        let first = try AlertSocket(path: path, logger: Logger(label: "t"))
+        #expect(throws: CaptureError.self) { try AlertSocket(path: path, logger: Logger(label: "t")) }
+        first.close()
+        #expect(!FileManager.default.fileExists(atPath: path))
+        let file = try directory.write("plain", text: "not a socket")
+        #expect(throws: CaptureError.self) { try AlertSocket(path: file, logger: Logger(label: "t")) }
+        #expect(FileManager.default.fileExists(atPath: file))
+        #expect(throws: CaptureError.self) { try AlertSocket(path: path, group: "no-such-group-pw", logger: Logger(label: "t")) }
+    }
+}
