@@ -43,6 +43,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("socket-group"), help: ArgumentHelp("The group that may read alerts from the socket.", valueName: "group"))
     var socketGroup: String?
 
+    @Option(name: .customLong("max-alerts-per-second"), help: ArgumentHelp("The guard on alert volume: records a second on average (bursts of 20 times more); the excess is counted and reported in 'suppressed' records. 0: no limit.", valueName: "count"))
+    var maxAlertsPerSecond: Int = 1_000
+
     @Option(name: .customLong("metrics"), help: ArgumentHelp("Serve Prometheus metrics on this local address (HOST:PORT), or 'off'.", valueName: "address"))
     var metricsAddress: String = "127.0.0.1:9750"
 
@@ -77,6 +80,9 @@ struct RunCommand: ParsableCommand {
         options.engine = detection.engineConfiguration()
         options.logPath = detection.logPath
         options.writeToStandardOutput = standardOutput
+        if maxAlertsPerSecond > 0 {
+            options.volumeLimit = AlertOutput.VolumeLimit(perSecond: maxAlertsPerSecond, burst: maxAlertsPerSecond * 20)
+        }
         let metrics = PeerWatchMetrics()
         options.metrics = metrics
         watchLists.onSnapshot { snapshot, generation in metrics.publish(snapshot, generation: generation) }

@@ -24,7 +24,7 @@ public final class PeerWatchMetrics: Sendable {
     private let published = Mutex(Published())
     private let packets, bytes, decoded, flows, flowsExpired, flowsEvicted, observations, likelyEncrypted, reassemblyGaps, recordsDropped: Counter
     private let kernelDrops, interfaceDrops, received, socketReaders: Gauge
-    private let socketDropped: Counter
+    private let socketDropped, suppressed: Counter
     private let activeFlows, watchListEntries, watchListGeneration: Gauge
     private let skipped: [Counter]
     private let p2pFlows: [Counter]
@@ -44,6 +44,7 @@ public final class PeerWatchMetrics: Sendable {
         kernelDrops = Self.gauge(r, "peerwatch_capture_dropped_kernel", "Packets the kernel dropped (libpcap ps_drop).")
         interfaceDrops = Self.gauge(r, "peerwatch_capture_dropped_interface", "Packets the interface dropped (libpcap ps_ifdrop).")
         received = Self.gauge(r, "peerwatch_capture_received", "Packets the kernel received (libpcap ps_recv).")
+        suppressed = Self.counter(r, "peerwatch_alerts_suppressed_total", "Records the alert-volume guard held back (each reported in a suppressed record).")
         socketReaders = Self.gauge(r, "peerwatch_socket_readers", "Readers connected to the alert socket.")
         socketDropped = Self.counter(r, "peerwatch_socket_dropped_lines_total", "Lines alert-socket readers lost by falling behind.")
         activeFlows = Self.gauge(r, "peerwatch_flows_active", "Flows tracked now.")
@@ -95,6 +96,11 @@ public final class PeerWatchMetrics: Sendable {
                 state.socketDropped = dropped
             }
         }
+    }
+
+    /// Counts records the alert-volume guard held back.
+    public func alertsSuppressed(_ count: Int) {
+        if count > 0 { suppressed.increment(by: Int64(count)) }
     }
 
     /// Counts records the output could not take.

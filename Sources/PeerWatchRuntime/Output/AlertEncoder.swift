@@ -68,6 +68,33 @@ public struct AlertEncoder: Sendable {
         return builder.bytes + [0x0A]
     }
 
+    /// A `suppressed` record: the alert-volume guard held back `count` records whose capture
+    /// times ran from `first` to `last`. Chained like every record.
+    public mutating func encodeSuppressed(count: Int, first: Timestamp, last: Timestamp, limit: Int) -> [UInt8] {
+        builder.reset()
+        builder.beginObject()
+        builder.field("timestamp", last.iso8601)
+        builder.field("event_type", "suppressed")
+        builder.field("schema_version", Self.schemaVersion)
+        builder.field("sensor", sensor.name)
+        builder.field("interface", sensor.interface)
+        builder.beginObject("suppressed")
+        builder.field("count", count)
+        builder.field("first", first.iso8601)
+        builder.field("last", last.iso8601)
+        builder.field("limit_per_second", limit)
+        builder.endObject()
+        builder.beginObject("chain")
+        builder.field("seq", chain.nextSequence)
+        builder.field("prev", chain.previousHash)
+        let hash = Hex.encode(Array(SHA256.hash(data: builder.bytes)))
+        builder.field("hash", hash)
+        builder.endObject()
+        builder.endObject()
+        chain = ChainState(nextSequence: chain.nextSequence + 1, previousHash: hash)
+        return builder.bytes + [0x0A]
+    }
+
     private mutating func writeHeader(
         timestamp: Timestamp, eventType: String, flowID: UInt64, key: FlowKey, source: Endpoint, destination: Endpoint
     ) {

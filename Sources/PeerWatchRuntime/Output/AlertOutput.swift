@@ -18,6 +18,19 @@ public final class AlertOutput: Sendable {
         case waitWhenFull
     }
 
+    /// The global guard on alert volume: at most `perSecond` records a second on average,
+    /// bursts of up to `burst`. Records over it are not written but counted, and a chained
+    /// `suppressed` record says how many and when, so a flood of matches cannot fill the disk
+    /// and nothing disappears unreported.
+    public struct VolumeLimit: Sendable, Equatable {
+        public var perSecond: Int
+        public var burst: Int
+        public init(perSecond: Int, burst: Int) {
+            self.perSecond = max(1, perSecond)
+            self.burst = max(1, burst)
+        }
+    }
+
     /// Events queued at most; alerts are rare, so this absorbs any burst a real link makes.
     public static let queueCapacity = 65_536
 
@@ -38,6 +51,7 @@ public final class AlertOutput: Sendable {
     private let logger: Logger
     private let metrics: PeerWatchMetrics?
     private let socket: AlertSocket?
+    private let limit: VolumeLimit?
 
     /// Starts the output thread.
     /// - Parameters:
@@ -45,12 +59,13 @@ public final class AlertOutput: Sendable {
     ///   - writeToStandardOutput: whether records also go to standard output.
     public init(
         sensor: SensorIdentity, logPath: String?, writeToStandardOutput: Bool, policy: Policy, metrics: PeerWatchMetrics? = nil,
-        socket: AlertSocket? = nil, logger: Logger
+        socket: AlertSocket? = nil, limit: VolumeLimit? = nil, logger: Logger
     ) throws(CaptureError) {
         self.policy = policy
         self.logger = logger
         self.metrics = metrics
         self.socket = socket
+        self.limit = limit
         var chain = ChainState.genesis
         var file: AlertLogFile?
         if let logPath {
@@ -93,7 +108,7 @@ public final class AlertOutput: Sendable {
     /// Events dropped because the queue was full.
     public var droppedCount: Int { state.withLock { $0.dropped } }
 
-    /// Records written.
+    /// Records written (guard reports excluded).
     public var writtenCount: Int { state.withLock { $0.written } }
 
     /// Writes everything queued, stops the thread and reports a write failure if one occurred.
@@ -106,6 +121,38 @@ public final class AlertOutput: Sendable {
 
     private func drain(encoder: AlertEncoder, sinks: OutputSinks) {
         var encoder = encoder
+        var tokens = Double(limit?.burst ?? 0)
+        var refilled = ContinuousClock.now
+        var held = (count: 0, first: Timestamp(microseconds: 0), last: Timestamp(microseconds: 0))
+        var lastReport = ContinuousClock.now
+        func admit() -> Bool {
+            guard let limit else { return true }
+            let now = ContinuousClock.now
+            let elapsed = now - refilled
+            refilled = now
+            tokens = min(Double(limit.burst), tokens + (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * Double(limit.perSecond))
+            guard tokens >= 1 else { return false }
+            tokens -= 1
+            return true
+        }
+        func time(of event: DetectionEvent) -> Timestamp {
+            switch event {
+            case .match(let alert): alert.timestamp
+            case .flowEnd(let summary): summary.end
+            }
+        }
+        func reportHeld(force: Bool) -> [UInt8] {
+            guard held.count > 0, let limit, force || ContinuousClock.now - lastReport >= .seconds(1) else { return [] }
+            lastReport = ContinuousClock.now
+            let line = encoder.encodeSuppressed(count: held.count, first: held.first, last: held.last, limit: limit.perSecond)
+            logger.warning("alert volume over the limit; records held back and counted", metadata: [
+                "alerts.suppressed": "\(held.count)", "alerts.limit_per_second": "\(limit.perSecond)",
+            ])
+            metrics?.alertsSuppressed(held.count)
+            held.count = 0
+            socket?.publish(line)
+            return line
+        }
         while true {
             wake.wait()
             let (batch, closed, reopen) = state.withLock { state -> ([DetectionEvent], Bool, Bool) in
@@ -125,15 +172,24 @@ public final class AlertOutput: Sendable {
             }
             if !batch.isEmpty { room.signal() }
             var output = [UInt8]()
+            var written = 0
             for event in batch {
+                guard admit() else {
+                    if held.count == 0 { held.first = time(of: event) }
+                    held.count += 1
+                    held.last = time(of: event)
+                    continue
+                }
                 let line = encoder.encode(event)
                 output += line
+                written += 1
                 socket?.publish(line)
             }
+            output += reportHeld(force: closed)
             if !output.isEmpty {
                 do {
                     try sinks.write(output)
-                    state.withLock { $0.written += batch.count }
+                    state.withLock { $0.written += written }
                     if let metrics {
                         for case .match(let alert) in batch { metrics.alertWritten(proto: alert.observation.proto, kind: alert.hit.entry.id.kind) }
                     }

@@ -21,6 +21,8 @@ public struct PipelineOptions: Sendable {
     public var metrics: PeerWatchMetrics?
     /// The alert socket records also go to, if any.
     public var socket: AlertSocket?
+    /// The global guard on alert volume, or `nil` for none (offline reading keeps everything).
+    public var volumeLimit: AlertOutput.VolumeLimit?
     /// Called from the capture thread on every read timeout and every 1,024 packets: proof of
     /// life for a watchdog.
     public var heartbeat: (@Sendable () -> Void)?
@@ -92,7 +94,7 @@ public final class Pipeline {
         let output = try AlertOutput(
             sensor: SensorIdentity(name: options.sensorName, interface: options.source.interfaceName),
             logPath: options.logPath, writeToStandardOutput: options.writeToStandardOutput,
-            policy: isLive ? .dropWhenFull : .waitWhenFull, metrics: options.metrics, socket: options.socket, logger: logger
+            policy: isLive ? .dropWhenFull : .waitWhenFull, metrics: options.metrics, socket: options.socket, limit: options.volumeLimit, logger: logger
         )
         logHandle.output.withLock { $0 = output }
         defer { logHandle.output.withLock { $0 = nil } }

@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+import Testing
+import PeerWatchCore
+import PeerWatchTestSupport
+@testable import PeerWatchRuntime
+
+@Suite struct VolumeGuardTests {
+    /// A flood of 5,000 matches against a limit of 50 a second: a few dozen are written, the
+    /// rest are counted in chained `suppressed` records, and nothing is unaccounted for.
+    @Test func aFloodIsHeldBackCountedAndReported() throws {
+        let directory = try TemporaryDirectory()
+        let capture = try directory.write("c.pcap", PcapFileWriter.pcap(bittorrentFrames(infoHash: listedHash)))
+        let snapshot = try WatchListLoader.load(paths: [try directory.write("l.txt", text: listedLine)])
+        let match = try #require(try OfflineAnalysis.run(paths: [capture], watchList: snapshot).events.first { if case .match = $0 { true } else { false } })
+        let log = directory.path + "/alerts.json"
+        let metrics = PeerWatchMetrics()
+        let output = try AlertOutput(sensor: SensorIdentity(name: "t", interface: "eth1"), logPath: log, writeToStandardOutput: false,
+                                     policy: .waitWhenFull, metrics: metrics, limit: AlertOutput.VolumeLimit(perSecond: 50, burst: 50),
+                                     logger: Logger(label: "t"))
+        let flood = 5_000
+        for _ in 0 ..< flood / 100 { output.submit(Array(repeating: match, count: 100)) }
+        try output.close()
+        let data = try Data(contentsOf: URL(fileURLWithPath: log))
+        #expect(AlertChainVerifier.verify(data).firstBreak == nil)
+        var written = 0, suppressed = 0, reports = 0
+        for line in data.split(separator: 0x0A) {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])
+            switch object["event_type"] as? String {
+            case "match": written += 1
+            case "suppressed":
+                reports += 1
+                let details = try #require(object["suppressed"] as? [String: Any])
+                suppressed += try #require(details["count"] as? Int)
+                #expect(details["limit_per_second"] as? Int == 50)
+                #expect(object["interface"] as? String == "eth1")
+            default: Issue.record("unexpected record \(object)")
+            }
+        }
+        #expect(written >= 50)
+        #expect(written < 200, "the guard let \(written) of \(flood) through")
+        #expect(reports >= 1)
+        #expect(written + suppressed == flood)
+        #expect(output.writtenCount == written)
+        #expect(metrics.exposition().contains("peerwatch_alerts_suppressed_total \(suppressed)"))
+    }
+
+    @Test func withoutALimitEverythingIsWritten() throws {
+        let directory = try TemporaryDirectory()
+        let capture = try directory.write("c.pcap", PcapFileWriter.pcap(bittorrentFrames(infoHash: listedHash)))
+        let snapshot = try WatchListLoader.load(paths: [try directory.write("l.txt", text: listedLine)])
+        let match = try #require(try OfflineAnalysis.run(paths: [capture], watchList: snapshot).events.first)
+        let log = directory.path + "/alerts.json"
+        let output = try AlertOutput(sensor: SensorIdentity(name: "t", interface: nil), logPath: log, writeToStandardOutput: false,
+                                     policy: .waitWhenFull, logger: Logger(label: "t"))
+        output.submit(Array(repeating: match, count: 3_000))
+        try output.close()
+        #expect(AlertChainVerifier.verify(try Data(contentsOf: URL(fileURLWithPath: log))).records == 3_000)
+    }
+}
