@@ -39,6 +39,22 @@ final class NamespacePair {
 
     deinit { try? tearDown() }
 
+    /// Deletes the veth pair (both ends go) and, after `pause` seconds, makes it again.
+    func recreateLink(after pause: TimeInterval) throws {
+        _ = try CommandRunner.run(Self.ip, ["-n", client, "link", "del", clientInterface], timeout: 20)
+        Thread.sleep(forTimeInterval: pause)
+        for arguments in [
+            ["link", "add", clientInterface, "type", "veth", "peer", "name", serverInterface],
+            ["link", "set", clientInterface, "netns", client], ["link", "set", serverInterface, "netns", server],
+            ["-n", client, "addr", "add", "\(Self.clientAddress)/24", "dev", clientInterface],
+            ["-n", server, "addr", "add", "\(Self.serverAddress)/24", "dev", serverInterface],
+            ["-n", client, "link", "set", clientInterface, "up"], ["-n", server, "link", "set", serverInterface, "up"],
+        ] {
+            let result = try CommandRunner.run(Self.ip, arguments, timeout: 20)
+            guard result.status == 0 else { throw SetupError(message: "ip \(arguments.joined(separator: " ")): \(result.standardError)") }
+        }
+    }
+
     private func tearDown() throws {
         _ = try CommandRunner.run(Self.ip, ["netns", "del", client], timeout: 20)
         _ = try CommandRunner.run(Self.ip, ["netns", "del", server], timeout: 20)
@@ -223,5 +239,43 @@ struct LiveCaptureTests {
         #expect(waitUntil(seconds: 15) { !process.isRunning })
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
+    }
+
+    /// The interface is deleted under a running capture and made again: peerwatch keeps going,
+    /// logs the loss, retries, and alerts on traffic that crosses the new interface.
+    @Test func runRidesOutAnInterfaceDeletedAndRecreated() throws {
+        let pair = try NamespacePair()
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("peerwatch-ifdown-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let list = work.appendingPathComponent("list.txt").path
+        let log = work.appendingPathComponent("alerts.json").path
+        let errors = work.appendingPathComponent("peerwatch.err").path
+        let ready = work.appendingPathComponent("server.ready").path
+        try "btih:\(Self.infoHash) live test\n".write(toFile: list, atomically: true, encoding: .utf8)
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
+        let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+        let monitor = try pair.start(in: pair.client, [CommandRunner.binary, "run", "--interface", pair.clientInterface, "--watchlist", list,
+                                                       "--log", log, "--state-dir", work.path, "--metrics", "off"], standardError: errorHandle)
+        defer { if monitor.isRunning { monitor.terminate() } }
+        func stderrText() -> String { (try? String(contentsOfFile: errors, encoding: .utf8)) ?? "" }
+        try #require(waitUntil(seconds: 15) { stderrText().contains("capture started") }, "\(stderrText())")
+
+        try pair.recreateLink(after: 2)
+        #expect(monitor.isRunning, "peerwatch exited when its interface went away")
+        try #require(waitUntil(seconds: 40) { stderrText().contains("capture restored") }, "\(stderrText())")
+        #expect(stderrText().contains("capture lost; retrying"))
+
+        let server = try pair.start(in: pair.server, ["/usr/bin/python3", "-c", Self.server, ready])
+        defer { if server.isRunning { server.terminate() } }
+        try #require(waitUntil(seconds: 15) { FileManager.default.fileExists(atPath: ready) }, "the test peer did not listen")
+        let client = try CommandRunner.run(NamespacePair.ip, ["netns", "exec", pair.client, "/usr/bin/python3", "-c", Self.client], timeout: 30)
+        #expect(client.status == 0, "\(client.standardError)")
+        #expect(waitUntil(seconds: 15) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("\"match\"") }, "no alert after the interface came back")
+        kill(monitor.processIdentifier, SIGTERM)
+        #expect(waitUntil(seconds: 15) { !monitor.isRunning })
+        monitor.waitUntilExit()
+        #expect(monitor.terminationStatus == 0)
+        try errorHandle.close()
     }
 }

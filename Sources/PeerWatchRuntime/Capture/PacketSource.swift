@@ -1,3 +1,4 @@
+import Foundation
 import PeerWatchCore
 
 /// Where packets come from: capture files read in a row, or a live interface.
@@ -45,6 +46,8 @@ struct CaptureLoop {
         onOpen: (String) -> Void = { _ in },
         onIdle: () -> Void = {},
         onStatistics: (CaptureStatistics) -> Void = { _ in },
+        onLost: (CaptureError, Duration) -> Void = { _, _ in },
+        onRestored: () -> Void = {},
         consume: (UnsafeRawBufferPointer, Int, Timestamp, LinkType) -> Void
     ) throws(CaptureError) {
         switch source {
@@ -67,38 +70,86 @@ struct CaptureLoop {
                 }
             }
         case .live(let options):
-            let handle = try PcapHandle.openLive(options)
-            guard let link = LinkType(dlt: handle.dataLinkType) else {
+            // The first open must succeed: a wrong interface name is a clear, fatal error. Later,
+            // a capture that fails (interface down or gone) is reopened with backoff.
+            var handle = try PcapHandle.openLive(options)
+            guard LinkType(dlt: handle.dataLinkType) != nil else {
                 throw CaptureError("\(options.interface): link type \(handle.dataLinkName) (\(handle.dataLinkType)) is not supported")
             }
             onOpen(handle.dataLinkName)
-            let breaker = handle.breaker
-            let token = stop?.addWaker { breaker.breakLoop() }
-            defer {
-                if let token { stop?.removeWaker(token) }
-                finalStatistics = handle.statistics()
-            }
-            // libpcap's counters, read on this thread about once a second.
-            var lastStatistics = ContinuousClock.now
-            var packets = 0
-            func reportStatistics() {
-                let now = ContinuousClock.now
-                guard now - lastStatistics >= .seconds(1) else { return }
-                lastStatistics = now
-                if let statistics = handle.statistics() { onStatistics(statistics) }
-            }
+            var backoff = Self.firstRetry
             while !shouldStop() {
-                switch try handle.next() {
-                case .packet(let bytes, let wireLength, let timestamp):
-                    consume(bytes, wireLength, timestamp, link)
-                    packets &+= 1
-                    if packets & 4_095 == 0 { reportStatistics() }
-                case .timeout:
-                    onIdle()
-                    reportStatistics()
-                case .endOfFile:
+                do {
+                    try readLive(handle, options: options, onIdle: onIdle, onStatistics: onStatistics, consume: consume)
                     return
+                } catch {
+                    onLost(error, backoff)
                 }
+                // Reopen until it works or a stop is requested, waiting longer each time.
+                var reopened: PcapHandle?
+                while reopened == nil, !shouldStop() {
+                    let deadline = ContinuousClock.now + backoff
+                    while ContinuousClock.now < deadline, !shouldStop() {
+                        onIdle()
+                        Thread.sleep(forTimeInterval: 0.1)
+                    }
+                    if shouldStop() { return }
+                    do throws(CaptureError) {
+                        let candidate = try PcapHandle.openLive(options)
+                        guard LinkType(dlt: candidate.dataLinkType) != nil else {
+                            throw CaptureError("\(options.interface): link type \(candidate.dataLinkName) is not supported")
+                        }
+                        reopened = .some(consume candidate)
+                    } catch {
+                        backoff = min(backoff * 2, Self.maxRetry)
+                        onLost(error, backoff)
+                    }
+                }
+                if let candidate = reopened.take() {
+                    handle = candidate
+                    backoff = Self.firstRetry
+                    onRestored()
+                }
+            }
+        }
+    }
+
+    /// The first wait before reopening a lost capture, and the longest.
+    static let firstRetry: Duration = .seconds(1)
+    static let maxRetry: Duration = .seconds(30)
+
+    /// Reads a live handle until a stop is requested (returns) or it fails (throws).
+    private mutating func readLive(
+        _ handle: borrowing PcapHandle, options: LiveCaptureOptions, onIdle: () -> Void,
+        onStatistics: (CaptureStatistics) -> Void, consume: (UnsafeRawBufferPointer, Int, Timestamp, LinkType) -> Void
+    ) throws(CaptureError) {
+        guard let link = LinkType(dlt: handle.dataLinkType) else { return }
+        let breaker = handle.breaker
+        let token = stop?.addWaker { breaker.breakLoop() }
+        defer {
+            if let token { stop?.removeWaker(token) }
+            finalStatistics = handle.statistics()
+        }
+        // libpcap's counters, read on this thread about once a second.
+        var lastStatistics = ContinuousClock.now
+        var packets = 0
+        func reportStatistics() {
+            let now = ContinuousClock.now
+            guard now - lastStatistics >= .seconds(1) else { return }
+            lastStatistics = now
+            if let statistics = handle.statistics() { onStatistics(statistics) }
+        }
+        while !shouldStop() {
+            switch try handle.next() {
+            case .packet(let bytes, let wireLength, let timestamp):
+                consume(bytes, wireLength, timestamp, link)
+                packets &+= 1
+                if packets & 4_095 == 0 { reportStatistics() }
+            case .timeout:
+                onIdle()
+                reportStatistics()
+            case .endOfFile:
+                return
             }
         }
     }

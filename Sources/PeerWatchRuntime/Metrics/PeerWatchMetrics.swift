@@ -24,7 +24,7 @@ public final class PeerWatchMetrics: Sendable {
     private let published = Mutex(Published())
     private let packets, bytes, decoded, flows, flowsExpired, flowsEvicted, observations, likelyEncrypted, reassemblyGaps, recordsDropped: Counter
     private let kernelDrops, interfaceDrops, received, socketReaders: Gauge
-    private let socketDropped, suppressed: Counter
+    private let socketDropped, suppressed, interruptions: Counter
     private let activeFlows, watchListEntries, watchListGeneration: Gauge
     private let skipped: [Counter]
     private let p2pFlows: [Counter]
@@ -44,6 +44,7 @@ public final class PeerWatchMetrics: Sendable {
         kernelDrops = Self.gauge(r, "peerwatch_capture_dropped_kernel", "Packets the kernel dropped (libpcap ps_drop).")
         interfaceDrops = Self.gauge(r, "peerwatch_capture_dropped_interface", "Packets the interface dropped (libpcap ps_ifdrop).")
         received = Self.gauge(r, "peerwatch_capture_received", "Packets the kernel received (libpcap ps_recv).")
+        interruptions = Self.counter(r, "peerwatch_capture_interruptions_total", "Times the live capture failed (interface down or gone) and was retried.")
         suppressed = Self.counter(r, "peerwatch_alerts_suppressed_total", "Records the alert-volume guard held back (each reported in a suppressed record).")
         socketReaders = Self.gauge(r, "peerwatch_socket_readers", "Readers connected to the alert socket.")
         socketDropped = Self.counter(r, "peerwatch_socket_dropped_lines_total", "Lines alert-socket readers lost by falling behind.")
@@ -97,6 +98,9 @@ public final class PeerWatchMetrics: Sendable {
             }
         }
     }
+
+    /// Counts a lost live capture.
+    public func captureInterrupted() { interruptions.increment() }
 
     /// Counts records the alert-volume guard held back.
     public func alertsSuppressed(_ count: Int) {

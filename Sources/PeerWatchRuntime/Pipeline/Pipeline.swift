@@ -128,6 +128,13 @@ public final class Pipeline {
                 }
             }, onStatistics: { [options] statistics in
                 options.metrics?.update(statistics)
+            }, onLost: { [logger, options] error, retry in
+                options.metrics?.captureInterrupted()
+                logger.error("capture lost; retrying", metadata: [
+                    "capture.source": "\(Self.describe(options.source))", "error": "\(error.message)", "retry.seconds": "\(retry.components.seconds)",
+                ])
+            }, onRestored: { [logger, options] in
+                logger.notice("capture restored", metadata: ["capture.source": "\(Self.describe(options.source))"])
             }, consume: { bytes, wireLength, timestamp, link in
                 packetsSinceClockCheck &+= 1
                 if packetsSinceClockCheck >= 1_024 {
