@@ -43,8 +43,8 @@ final class AlertLogFile {
     func write(_ bytes: [UInt8]) throws(CaptureError) {
         var written = 0
         while written < bytes.count {
-            let result = bytes.withUnsafeBytes { raw in
-                Foundation.write(descriptor, raw.baseAddress! + written, raw.count - written)
+            let result = bytes[written...].withUnsafeBytes { raw in
+                Foundation.write(descriptor, raw.baseAddress, raw.count)
             }
             if result < 0 {
                 if errno == EINTR { continue }

@@ -216,14 +216,12 @@ private struct OutputSinks: @unchecked Sendable {
     func write(_ bytes: [UInt8]) throws(CaptureError) {
         try file?.write(bytes)
         if standardOutput {
-            bytes.withUnsafeBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let n = Foundation.write(STDOUT_FILENO, raw.baseAddress! + offset, raw.count - offset)
-                    if n < 0, errno == EINTR { continue }
-                    if n <= 0 { return }
-                    offset += n
-                }
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes[offset...].withUnsafeBytes { Foundation.write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
             }
         }
     }
