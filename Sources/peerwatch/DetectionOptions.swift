@@ -21,53 +21,72 @@ struct DetectionOptions: ParsableArguments {
     @Option(name: .customLong("sensor"), help: ArgumentHelp("The sensor name written in records (default: the host name).", valueName: "name"))
     var sensorName: String?
 
-    @Option(name: .customLong("max-flows"), help: ArgumentHelp("The most flows tracked at once.", valueName: "count"))
-    var maxFlows: Int = EngineConfiguration().maxFlows
+    @Option(name: .customLong("max-flows"), help: ArgumentHelp("The most flows tracked at once (default 262144).", valueName: "count"))
+    var maxFlows: Int?
 
-    @Option(name: .customLong("log-level"), help: ArgumentHelp("Diagnostics on standard error: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
-    var logLevel: String = "info"
+    @Option(name: .customLong("log-level"), help: ArgumentHelp("Diagnostics on standard error: trace, debug, info (the default), notice, warning, error, critical.", valueName: "level"))
+    var logLevel: String?
 
     func validate() throws {
-        guard !watchLists.isEmpty else { throw ValidationError("Give at least one --watchlist file.") }
         for block in homeNetworks where IPNetwork(block) == nil {
             throw ValidationError("--home-net \(block): not an address block such as 192.0.2.0/24 or 2001:db8::/32")
         }
-        guard maxFlows > 0 else { throw ValidationError("--max-flows must be positive.") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel): unknown level") }
+        if let maxFlows, maxFlows <= 0 { throw ValidationError("--max-flows must be positive.") }
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level \(logLevel): unknown level") }
     }
 
-    func makeLogger() -> Logger {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        var logger = Logger(label: "peerwatch") { label in StreamLogHandler.standardError(label: label) }
-        logger.logLevel = level
-        return logger
+    /// These options over a configuration file's: a flag given wins, then the file, then the
+    /// built-in default.
+    func resolved(with file: PeerWatchConfiguration) -> Resolved {
+        Resolved(
+            watchLists: watchLists.isEmpty ? file.watchLists ?? [] : watchLists.map(WatchListSpec.init(parsing:)),
+            keys: watchListKeys.isEmpty ? file.watchListKeys ?? [] : watchListKeys,
+            logPath: logPath ?? file.log,
+            homeNetworks: (homeNetworks.isEmpty ? file.homeNetworks ?? [] : homeNetworks).compactMap { IPNetwork($0) },
+            sensorName: sensorName ?? file.sensor ?? ProcessInfo.processInfo.hostName,
+            maxFlows: maxFlows ?? file.maxFlows ?? EngineConfiguration().maxFlows,
+            logLevel: Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
+        )
     }
 
-    func engineConfiguration() -> EngineConfiguration {
-        var configuration = EngineConfiguration()
-        configuration.maxFlows = maxFlows
-        configuration.homeNetworks = homeNetworks.compactMap { IPNetwork($0) }
-        return configuration
-    }
+    /// The detection settings in force.
+    struct Resolved {
+        var watchLists: [WatchListSpec]
+        var keys: [String]
+        var logPath: String?
+        var homeNetworks: [IPNetwork]
+        var sensorName: String
+        var maxFlows: Int
+        var logLevel: Logger.Level
 
-    var resolvedSensorName: String {
-        sensorName ?? ProcessInfo.processInfo.hostName
-    }
-
-    /// Loads the watch lists, or prints every problem and fails.
-    func loadWatchLists(logger: Logger, stateDirectory: String? = nil) throws -> WatchListStore {
-        let keys: TrustedKeys
-        do {
-            keys = try TrustedKeys.load(paths: watchListKeys)
-        } catch {
-            FileHandle.standardError.write(Data("peerwatch: \(error.description)\n".utf8))
-            throw ExitCode.failure
+        func makeLogger() -> Logger {
+            var logger = Logger(label: "peerwatch") { label in StreamLogHandler.standardError(label: label) }
+            logger.logLevel = logLevel
+            return logger
         }
-        do {
-            return try WatchListStore(specs: watchLists.map(WatchListSpec.init(parsing:)), keys: keys, stateDirectory: stateDirectory, logger: logger)
-        } catch {
-            FileHandle.standardError.write(Data("peerwatch: watch list refused:\n\(error.description)\n".utf8))
-            throw ExitCode.failure
+
+        func engineConfiguration() -> EngineConfiguration {
+            var configuration = EngineConfiguration()
+            configuration.maxFlows = maxFlows
+            configuration.homeNetworks = homeNetworks
+            return configuration
+        }
+
+        /// Loads the watch lists, or prints every problem and fails.
+        func loadWatchLists(logger: Logger, stateDirectory: String? = nil) throws -> WatchListStore {
+            let trusted: TrustedKeys
+            do {
+                trusted = try TrustedKeys.load(paths: keys)
+            } catch {
+                FileHandle.standardError.write(Data("peerwatch: \(error.description)\n".utf8))
+                throw ExitCode.failure
+            }
+            do {
+                return try WatchListStore(specs: watchLists, keys: trusted, stateDirectory: stateDirectory, logger: logger)
+            } catch {
+                FileHandle.standardError.write(Data("peerwatch: watch list refused:\n\(error.description)\n".utf8))
+                throw ExitCode.failure
+            }
         }
     }
 }

@@ -22,12 +22,17 @@ struct ReadCommand: ParsableCommand {
     @Flag(name: .customLong("quiet"), help: "Do not print records on standard output (use with --log).")
     var quiet = false
 
+    func validate() throws {
+        guard !detection.watchLists.isEmpty else { throw ValidationError("Give at least one --watchlist file.") }
+    }
+
     func run() throws {
-        let logger = detection.makeLogger()
-        let watchLists = try detection.loadWatchLists(logger: logger)
-        var options = PipelineOptions(source: .files(files), sensorName: detection.resolvedSensorName)
-        options.engine = detection.engineConfiguration()
-        options.logPath = detection.logPath
+        let settings = detection.resolved(with: PeerWatchConfiguration())
+        let logger = settings.makeLogger()
+        let watchLists = try settings.loadWatchLists(logger: logger)
+        var options = PipelineOptions(source: .files(files), sensorName: settings.sensorName)
+        options.engine = settings.engineConfiguration()
+        options.logPath = settings.logPath
         options.writeToStandardOutput = !quiet
         let stop = StopSignal()
         stop.installHandlers()

@@ -14,19 +14,22 @@ struct RunCommand: ParsableCommand {
             """
     )
 
+    @Option(name: .customLong("config"), help: ArgumentHelp("A YAML configuration file (see systemd/peerwatch.yaml); flags given here override it.", valueName: "file"))
+    var configPath: String?
+
     @Option(name: .customLong("interface"), help: ArgumentHelp("The interface to capture on.", valueName: "name"))
-    var interface: String
+    var interface: String?
 
     @OptionGroup var detection: DetectionOptions
 
     @Option(name: .customLong("bpf"), help: ArgumentHelp("A BPF filter expression.", valueName: "filter"))
     var filter: String?
 
-    @Option(name: .customLong("snaplen"), help: ArgumentHelp("Bytes kept of each packet.", valueName: "bytes"))
-    var snapshotLength: Int = 65_535
+    @Option(name: .customLong("snaplen"), help: ArgumentHelp("Bytes kept of each packet (default 65535).", valueName: "bytes"))
+    var snapshotLength: Int?
 
-    @Option(name: .customLong("buffer-size"), help: ArgumentHelp("Kernel capture buffer size in MiB.", valueName: "mib"))
-    var bufferMiB: Int = 64
+    @Option(name: .customLong("buffer-size"), help: ArgumentHelp("Kernel capture buffer size in MiB (default 64).", valueName: "mib"))
+    var bufferMiB: Int?
 
     @Flag(name: .customLong("no-promiscuous"), help: "Do not put the interface in promiscuous mode.")
     var noPromiscuous = false
@@ -37,29 +40,34 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("socket"), help: ArgumentHelp("Serve alerts as JSON lines on this Unix socket ('peerwatch tail' reads it).", valueName: "path"))
     var socketPath: String?
 
-    @Option(name: .customLong("socket-mode"), help: ArgumentHelp("The socket's file mode, in octal.", valueName: "mode"))
-    var socketMode: String = "0660"
+    @Option(name: .customLong("socket-mode"), help: ArgumentHelp("The socket's file mode, in octal (default 0660).", valueName: "mode"))
+    var socketMode: String?
 
     @Option(name: .customLong("socket-group"), help: ArgumentHelp("The group that may read alerts from the socket.", valueName: "group"))
     var socketGroup: String?
 
-    @Option(name: .customLong("max-alerts-per-second"), help: ArgumentHelp("The guard on alert volume: records a second on average (bursts of 20 times more); the excess is counted and reported in 'suppressed' records. 0: no limit.", valueName: "count"))
-    var maxAlertsPerSecond: Int = 1_000
+    @Option(name: .customLong("max-alerts-per-second"), help: ArgumentHelp("The guard on alert volume: records a second on average (bursts of 20 times more); the excess is counted and reported in 'suppressed' records. 0: no limit (default 1000).", valueName: "count"))
+    var maxAlertsPerSecond: Int?
 
-    @Option(name: .customLong("metrics"), help: ArgumentHelp("Serve Prometheus metrics on this local address (HOST:PORT), or 'off'.", valueName: "address"))
-    var metricsAddress: String = "127.0.0.1:9750"
+    @Option(name: .customLong("metrics"), help: ArgumentHelp("Serve Prometheus metrics on this local address (HOST:PORT), or 'off' (default 127.0.0.1:9750).", valueName: "address"))
+    var metricsAddress: String?
 
-    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where to describe the loaded watch lists for 'peerwatch watchlist stats'.", valueName: "dir"))
-    var stateDirectory: String = "/run/peerwatch"
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where to describe the loaded watch lists for 'peerwatch watchlist stats' (default /run/peerwatch).", valueName: "dir"))
+    var stateDirectory: String?
 
     func validate() throws {
-        guard detection.logPath != nil || standardOutput || socketPath != nil else {
-            throw ValidationError("Give --log FILE (or --socket PATH, or --stdout) so that alerts go somewhere.")
+        if configPath == nil {
+            guard interface != nil else { throw ValidationError("Give --interface (or --config FILE with capture.interface).") }
+            guard !detection.watchLists.isEmpty else { throw ValidationError("Give at least one --watchlist file.") }
+            guard detection.logPath != nil || standardOutput || socketPath != nil else {
+                throw ValidationError("Give --log FILE (or --socket PATH, or --stdout) so that alerts go somewhere.")
+            }
         }
-        guard (64 ... 262_144).contains(snapshotLength) else { throw ValidationError("--snaplen must be between 64 and 262144.") }
-        guard (1 ... 4_096).contains(bufferMiB) else { throw ValidationError("--buffer-size must be between 1 and 4096 MiB.") }
-        guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else { throw ValidationError("--socket-mode \(socketMode): expected an octal mode such as 0660") }
-        _ = mode
+        if let snapshotLength, !(64 ... 262_144).contains(snapshotLength) { throw ValidationError("--snaplen must be between 64 and 262144.") }
+        if let bufferMiB, !(1 ... 4_096).contains(bufferMiB) { throw ValidationError("--buffer-size must be between 1 and 4096 MiB.") }
+        if let socketMode, mode_t(socketMode, radix: 8).map({ $0 > 0o777 }) ?? true {
+            throw ValidationError("--socket-mode \(socketMode): expected an octal mode such as 0660")
+        }
     }
 
     /// `HOST:PORT` split, or `nil`.
@@ -69,16 +77,40 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let logger = detection.makeLogger()
-        let watchLists = try detection.loadWatchLists(logger: logger, stateDirectory: stateDirectory)
+        var file = PeerWatchConfiguration()
+        if let configPath {
+            do {
+                file = try PeerWatchConfiguration.load(path: configPath)
+            } catch {
+                FileHandle.standardError.write(Data("peerwatch: configuration refused: \(error.description)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+        let settings = detection.resolved(with: file)
+        guard let interface = interface ?? file.interface else {
+            throw ValidationError("Give --interface (or capture.interface in \(configPath ?? "the configuration")).")
+        }
+        guard !settings.watchLists.isEmpty else { throw ValidationError("Give at least one --watchlist (or watchlists in the configuration).") }
+        let socketPath = self.socketPath ?? file.socketPath
+        guard settings.logPath != nil || standardOutput || socketPath != nil else {
+            throw ValidationError("Give --log FILE (or --socket PATH, or --stdout) so that alerts go somewhere.")
+        }
+        let socketMode = self.socketMode ?? file.socketMode ?? "0660"
+        let socketGroup = self.socketGroup ?? file.socketGroup
+        let metricsAddress = self.metricsAddress ?? file.metrics ?? "127.0.0.1:9750"
+        let stateDirectory = self.stateDirectory ?? file.stateDirectory ?? "/run/peerwatch"
+        let maxAlertsPerSecond = self.maxAlertsPerSecond ?? file.maxAlertsPerSecond ?? 1_000
+        let logger = settings.makeLogger()
+        if let configPath { logger.info("configuration loaded", metadata: ["config.file": "\(configPath)"]) }
+        let watchLists = try settings.loadWatchLists(logger: logger, stateDirectory: stateDirectory)
         var live = LiveCaptureOptions(interface: interface)
-        live.filter = filter
-        live.snapshotLength = snapshotLength
-        live.bufferSize = bufferMiB * 1024 * 1024
-        live.promiscuous = !noPromiscuous
-        var options = PipelineOptions(source: .live(live), sensorName: detection.resolvedSensorName)
-        options.engine = detection.engineConfiguration()
-        options.logPath = detection.logPath
+        live.filter = filter ?? file.bpf
+        live.snapshotLength = snapshotLength ?? file.snaplen ?? 65_535
+        live.bufferSize = (bufferMiB ?? file.bufferMiB ?? 64) * 1024 * 1024
+        live.promiscuous = noPromiscuous ? false : file.promiscuous ?? true
+        var options = PipelineOptions(source: .live(live), sensorName: settings.sensorName)
+        options.engine = settings.engineConfiguration()
+        options.logPath = settings.logPath
         options.writeToStandardOutput = standardOutput
         if maxAlertsPerSecond > 0 {
             options.volumeLimit = AlertOutput.VolumeLimit(perSecond: maxAlertsPerSecond, burst: maxAlertsPerSecond * 20)
@@ -111,7 +143,6 @@ struct RunCommand: ParsableCommand {
         // systemd: READY once capturing, a watchdog fed by the capture thread, reload and stop.
         let notifier = SystemdNotifier()
         options.heartbeat = { notifier.heartbeat() }
-        let interface = interface
         let rate = Mutex((at: ContinuousClock.now, packets: 0))
         let status: @Sendable () -> String = {
             let (packets, drops, alerts) = metrics.summary()

@@ -67,9 +67,9 @@ import Testing
                                       repeat for several.
               --sensor <name>         The sensor name written in records (default: the host
                                       name).
-              --max-flows <count>     The most flows tracked at once. (default: 262144)
-              --log-level <level>     Diagnostics on standard error: trace, debug, info,
-                                      notice, warning, error, critical. (default: info)
+              --max-flows <count>     The most flows tracked at once (default 262144).
+              --log-level <level>     Diagnostics on standard error: trace, debug, info
+                                      (the default), notice, warning, error, critical.
               --quiet                 Do not print records on standard output (use with
                                       --log).
               --version               Show the version.
@@ -172,5 +172,19 @@ import Testing
         let result = try CommandRunner.peerwatch(["run", "--interface", "pw-no-such-if0", "--watchlist", "seeds/demo-watchlist.txt", "--log", log])
         #expect(result.status == 1)
         #expect(result.standardError.contains("pw-no-such-if0"))
+    }
+}
+
+@Suite struct RunConfigurationTests {
+    @Test func aBadConfigurationIsRefusedWithFileAndLine() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("peerwatch-\(UUID().uuidString).yaml").path
+        try "sensor: edge-1\ncapture:\n  interface: lo\n  snaplen: 5\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try CommandRunner.peerwatch(["run", "--config", path])
+        #expect(result.status == 1)
+        #expect(result.standardError.contains("peerwatch: configuration refused: \(path):4: capture.snaplen must be a whole number from 64 to 262144, not \"5\""))
+        let noInterface = try CommandRunner.peerwatch(["run", "--watchlist", "seeds/demo-watchlist.txt", "--log", "/dev/null"])
+        #expect(noInterface.status == 64)
+        #expect(noInterface.standardError.contains("Give --interface"))
     }
 }
