@@ -23,6 +23,8 @@ let package = Package(
             pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"])]
         ),
+        // prctl and capset for giving up root (variadic or raw system calls Swift cannot call).
+        .target(name: "CPrivileges"),
         // Everything from bytes to alerts; pure (no files, sockets, threads or clocks).
         .target(
             name: "PeerWatchCore",
@@ -35,6 +37,7 @@ let package = Package(
             dependencies: [
                 "PeerWatchCore",
                 "CPcap",
+                "CPrivileges",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

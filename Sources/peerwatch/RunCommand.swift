@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import PeerWatchRuntime
 import Synchronization
 
@@ -55,6 +56,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where to describe the loaded watch lists for 'peerwatch watchlist stats' (default /run/peerwatch).", valueName: "dir"))
     var stateDirectory: String?
 
+    @Option(name: .customLong("user"), help: ArgumentHelp("When started as root, become this user before opening any file, keeping only CAP_NET_RAW and CAP_NET_ADMIN.", valueName: "name"))
+    var user: String?
+
     func validate() throws {
         if configPath == nil {
             guard interface != nil else { throw ValidationError("Give --interface (or --config FILE with capture.interface).") }
@@ -102,6 +106,7 @@ struct RunCommand: ParsableCommand {
         let maxAlertsPerSecond = self.maxAlertsPerSecond ?? file.maxAlertsPerSecond ?? 1_000
         let logger = settings.makeLogger()
         if let configPath { logger.info("configuration loaded", metadata: ["config.file": "\(configPath)"]) }
+        try giveUpRoot(user: user ?? file.user, logger: logger)
         let watchLists = try settings.loadWatchLists(logger: logger, stateDirectory: stateDirectory)
         var live = LiveCaptureOptions(interface: interface)
         live.filter = filter ?? file.bpf
@@ -181,6 +186,31 @@ struct RunCommand: ParsableCommand {
             })
             notifier.stopWatchdog()
             logSummary(report, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("peerwatch: \(error.description)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    /// Started as root with a user configured: become it now, before the watch lists, state,
+    /// socket and log are touched, so that no file is written as root. Capture keeps working
+    /// through the two capabilities kept (also across a reopen after the interface returns).
+    private func giveUpRoot(user: String?, logger: Logger) throws {
+        guard let user else {
+            if Privileges.isRoot {
+                logger.warning("running as root; give --user (or user in the configuration) to drop privileges")
+            }
+            return
+        }
+        do throws(PrivilegeError) {
+            let account = try Privileges.account(named: user)
+            if Privileges.isRoot {
+                try Privileges.become(account)
+                logger.info("privileges dropped", metadata: ["user": "\(account.name)", "uid": "\(account.uid)", "gid": "\(account.gid)",
+                                                            "capabilities": "CAP_NET_RAW CAP_NET_ADMIN"])
+            } else if geteuid() != account.uid {
+                throw PrivilegeError(message: "running as uid \(geteuid()), not as \(user), and only root can change user")
+            }
         } catch {
             FileHandle.standardError.write(Data("peerwatch: \(error.description)\n".utf8))
             throw ExitCode.failure

@@ -187,4 +187,12 @@ import Testing
         #expect(noInterface.status == 64)
         #expect(noInterface.standardError.contains("Give --interface"))
     }
+
+    @Test func anUnknownUserIsRefusedBeforeAnythingIsOpened() throws {
+        let result = try CommandRunner.peerwatch(["run", "--interface", "lo", "--user", "pw-no-such-user", "--metrics", "off",
+                                                  "--watchlist", "seeds/demo-watchlist.txt", "--log", "/dev/null"])
+        #expect(result.status == 1)
+        #expect(result.standardError.contains("peerwatch: no such user: pw-no-such-user"))
+        #expect(!result.standardError.contains("capture started"))
+    }
 }

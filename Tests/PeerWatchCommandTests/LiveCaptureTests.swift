@@ -246,7 +246,7 @@ struct LiveCaptureTests {
     @Test func runRidesOutAnInterfaceDeletedAndRecreated() throws {
         let pair = try NamespacePair()
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("peerwatch-ifdown-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
         defer { try? FileManager.default.removeItem(at: work) }
         let list = work.appendingPathComponent("list.txt").path
         let log = work.appendingPathComponent("alerts.json").path
@@ -256,7 +256,9 @@ struct LiveCaptureTests {
         _ = FileManager.default.createFile(atPath: errors, contents: nil)
         let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
         let monitor = try pair.start(in: pair.client, [CommandRunner.binary, "run", "--interface", pair.clientInterface, "--watchlist", list,
-                                                       "--log", log, "--state-dir", work.path, "--metrics", "off"], standardError: errorHandle)
+                                                       "--log", log, "--state-dir", work.path, "--metrics", "off",
+                                                       // Reopening the capture as nobody needs the kept CAP_NET_RAW.
+                                                       "--user", "nobody"], standardError: errorHandle)
         defer { if monitor.isRunning { monitor.terminate() } }
         func stderrText() -> String { (try? String(contentsOfFile: errors, encoding: .utf8)) ?? "" }
         try #require(waitUntil(seconds: 15) { stderrText().contains("capture started") }, "\(stderrText())")
@@ -277,5 +279,67 @@ struct LiveCaptureTests {
         monitor.waitUntilExit()
         #expect(monitor.terminationStatus == 0)
         try errorHandle.close()
+    }
+
+    /// Started as root with `--user nobody`: the running process has nobody's ids everywhere,
+    /// only CAP_NET_RAW and CAP_NET_ADMIN (also in the bounding set), none inheritable or
+    /// ambient, no new privileges; it still captures and alerts, and its log belongs to nobody.
+    @Test func runStartedAsRootBecomesTheConfiguredUser() throws {
+        let nobody = try #require(getpwnam("nobody")?.pointee)
+        let pair = try NamespacePair()
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("peerwatch-user-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        defer { try? FileManager.default.removeItem(at: work) }
+        let list = work.appendingPathComponent("list.txt").path
+        let log = work.appendingPathComponent("alerts.json").path
+        let errors = work.appendingPathComponent("peerwatch.err").path
+        let ready = work.appendingPathComponent("server.ready").path
+        try "btih:\(Self.infoHash) live test\n".write(toFile: list, atomically: true, encoding: .utf8)
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
+        let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+        func stderrText() -> String { (try? String(contentsOfFile: errors, encoding: .utf8)) ?? "" }
+
+        let monitor = try pair.start(in: pair.client, [CommandRunner.binary, "run", "--interface", pair.clientInterface, "--user", "nobody",
+                                                       "--watchlist", list, "--log", log, "--state-dir", work.appendingPathComponent("state").path,
+                                                       "--metrics", "off", "--sensor", "user-test"], standardError: errorHandle)
+        defer { if monitor.isRunning { monitor.terminate() } }
+        try #require(waitUntil(seconds: 15) { stderrText().contains("capture started") }, "peerwatch did not start: \(stderrText())")
+        #expect(stderrText().contains("privileges dropped"))
+
+        let status = try String(contentsOfFile: "/proc/\(monitor.processIdentifier)/status", encoding: .utf8)
+        var fields: [String: String] = [:]
+        for line in status.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[String(line[..<colon])] = line[line.index(after: colon)...].split(whereSeparator: { $0 == "\t" || $0 == " " }).joined(separator: " ")
+        }
+        #expect(fields["Uid"] == Array(repeating: "\(nobody.pw_uid)", count: 4).joined(separator: " "))
+        #expect(fields["Gid"] == Array(repeating: "\(nobody.pw_gid)", count: 4).joined(separator: " "))
+        #expect(fields["Groups"] == "\(nobody.pw_gid)")
+        #expect(fields["CapEff"] == "0000000000003000")
+        #expect(fields["CapPrm"] == "0000000000003000")
+        #expect(fields["CapBnd"] == "0000000000003000")
+        #expect(fields["CapInh"] == "0000000000000000")
+        #expect(fields["CapAmb"] == "0000000000000000")
+        #expect(fields["NoNewPrivs"] == "1")
+
+        let server = try pair.start(in: pair.server, ["/usr/bin/python3", "-c", Self.server, ready])
+        defer { if server.isRunning { server.terminate() } }
+        try #require(waitUntil(seconds: 15) { FileManager.default.fileExists(atPath: ready) }, "the test peer did not listen")
+        let client = try CommandRunner.run(NamespacePair.ip, ["netns", "exec", pair.client, "/usr/bin/python3", "-c", Self.client], timeout: 30)
+        #expect(client.status == 0, "\(client.standardError)")
+        let alerted = waitUntil(seconds: 15) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("\"match\"") }
+        #expect(alerted, "no match in the log: \(stderrText())")
+
+        kill(monitor.processIdentifier, SIGTERM)
+        #expect(waitUntil(seconds: 15) { !monitor.isRunning }, "peerwatch did not stop on SIGTERM")
+        monitor.waitUntilExit()
+        #expect(monitor.terminationStatus == 0)
+        try errorHandle.close()
+        // Every file PeerWatch made belongs to nobody: none was written as root.
+        for path in [log, work.appendingPathComponent("state").path] where FileManager.default.fileExists(atPath: path) {
+            let owner = try FileManager.default.attributesOfItem(atPath: path)[.ownerAccountID] as? NSNumber
+            #expect(owner?.uint32Value == nobody.pw_uid, "\(path)")
+        }
+        #expect(FileManager.default.fileExists(atPath: log))
     }
 }

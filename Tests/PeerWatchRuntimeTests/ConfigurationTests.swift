@@ -18,6 +18,7 @@ import Testing
     @Test func theCommentedExampleLoadsWithEveryValue() throws {
         let configuration = try PeerWatchConfiguration.load(path: Self.example)
         #expect(configuration.sensor == "edge-1")
+        #expect(configuration.user == "peerwatch")
         #expect(configuration.interface == "eth1")
         #expect(configuration.bpf == "not port 22")
         #expect(configuration.snaplen == 65_535)

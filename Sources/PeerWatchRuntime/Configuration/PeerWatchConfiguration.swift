@@ -30,6 +30,8 @@ public struct PeerWatchConfiguration: Sendable, Equatable {
     public var maxFlows: Int?
     public var maxAlertsPerSecond: Int?
     public var logLevel: String?
+    /// The user to become when started as root.
+    public var user: String?
 
     public init() {}
 
@@ -46,7 +48,7 @@ public struct PeerWatchConfiguration: Sendable, Equatable {
     }
 
     static let topKeys = ["sensor", "capture", "home_networks", "watchlists", "watchlist_keys", "log", "socket", "state_dir", "metrics",
-                          "max_flows", "max_alerts_per_second", "log_level"]
+                          "max_flows", "max_alerts_per_second", "log_level", "user"]
     static let captureKeys = ["interface", "bpf", "snaplen", "buffer_mib", "promiscuous"]
     static let socketKeys = ["path", "mode", "group"]
     static let watchListKeys = ["path", "name", "format"]
@@ -68,6 +70,7 @@ public struct PeerWatchConfiguration: Sendable, Equatable {
             let name = try keyName(key, allowed: topKeys, section: nil, file: file)
             switch name {
             case "sensor": configuration.sensor = try string(value, name, file: file)
+            case "user": configuration.user = try string(value, name, file: file)
             case "log": configuration.log = try string(value, name, file: file)
             case "state_dir": configuration.stateDirectory = try string(value, name, file: file)
             case "metrics":
