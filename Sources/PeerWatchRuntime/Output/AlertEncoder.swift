@@ -57,15 +57,7 @@ public struct AlertEncoder: Sendable {
         case .match(let alert): writeMatch(alert)
         case .flowEnd(let summary): writeFlowEnd(summary)
         }
-        builder.beginObject("chain")
-        builder.field("seq", chain.nextSequence)
-        builder.field("prev", chain.previousHash)
-        let hash = Hex.encode(Array(SHA256.hash(data: builder.bytes)))
-        builder.field("hash", hash)
-        builder.endObject()
-        builder.endObject()
-        chain = ChainState(nextSequence: chain.nextSequence + 1, previousHash: hash)
-        return builder.bytes + [0x0A]
+        return sealChain()
     }
 
     /// A `suppressed` record: the alert-volume guard held back `count` records whose capture
@@ -84,6 +76,12 @@ public struct AlertEncoder: Sendable {
         builder.field("last", last.iso8601)
         builder.field("limit_per_second", limit)
         builder.endObject()
+        return sealChain()
+    }
+
+    /// Closes the record with its `chain` object (sequence, previous hash, and the SHA-256 of
+    /// the bytes so far), advances the chain, and returns the line.
+    private mutating func sealChain() -> [UInt8] {
         builder.beginObject("chain")
         builder.field("seq", chain.nextSequence)
         builder.field("prev", chain.previousHash)
