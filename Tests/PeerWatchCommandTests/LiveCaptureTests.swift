@@ -112,6 +112,26 @@ struct LiveCaptureTests {
         s.recv(68); s.close()
         """
 
+    /// Runs the two test peers across `pair`: the client's handshake for the listed infohash
+    /// crosses the veth and the server answers. `ready` is the file the server makes when listening.
+    func exchangeHandshake(across pair: NamespacePair, ready: String) throws {
+        let server = try pair.start(in: pair.server, ["/usr/bin/python3", "-c", Self.server, ready])
+        defer { if server.isRunning { server.terminate() } }
+        try #require(waitUntil(seconds: 15) { FileManager.default.fileExists(atPath: ready) }, "the test peer did not listen")
+        let client = try CommandRunner.run(NamespacePair.ip, ["netns", "exec", pair.client, "/usr/bin/python3", "-c", Self.client], timeout: 30)
+        #expect(client.status == 0, "\(client.standardError)")
+    }
+
+    /// Sends SIGTERM and expects a clean exit within 15 s.
+    func stopCleanly(_ monitor: Process) {
+        kill(monitor.processIdentifier, SIGTERM)
+        let stopped = waitUntil(seconds: 15) { !monitor.isRunning }
+        #expect(stopped, "peerwatch did not stop on SIGTERM")
+        if !stopped { kill(monitor.processIdentifier, SIGKILL) }
+        monitor.waitUntilExit()
+        #expect(monitor.terminationStatus == 0)
+    }
+
     @Test func runCapturesAHandshakeAcrossNamespacesAndAlerts() throws {
         let pair = try NamespacePair()
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("peerwatch-live-\(UUID().uuidString)")
@@ -132,18 +152,11 @@ struct LiveCaptureTests {
         let started = waitUntil(seconds: 15) { ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").contains("capture started") }
         try #require(started, "peerwatch did not start: \((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "")")
 
-        let server = try pair.start(in: pair.server, ["/usr/bin/python3", "-c", Self.server, ready])
-        defer { if server.isRunning { server.terminate() } }
-        try #require(waitUntil(seconds: 15) { FileManager.default.fileExists(atPath: ready) }, "the test peer did not listen")
-        let client = try CommandRunner.run(NamespacePair.ip, ["netns", "exec", pair.client, "/usr/bin/python3", "-c", Self.client], timeout: 30)
-        #expect(client.status == 0, "\(client.standardError)")
+        try exchangeHandshake(across: pair, ready: ready)
 
         let alerted = waitUntil(seconds: 15) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("\"match\"") }
         #expect(alerted, "no match in the log")
-        kill(monitor.processIdentifier, SIGTERM)
-        #expect(waitUntil(seconds: 15) { !monitor.isRunning }, "peerwatch did not stop on SIGTERM")
-        monitor.waitUntilExit()
-        #expect(monitor.terminationStatus == 0)
+        stopCleanly(monitor)
         try errorHandle.close()
 
         let all = try records(try String(contentsOfFile: log, encoding: .utf8))
@@ -268,16 +281,9 @@ struct LiveCaptureTests {
         try #require(waitUntil(seconds: 40) { stderrText().contains("capture restored") }, "\(stderrText())")
         #expect(stderrText().contains("capture lost; retrying"))
 
-        let server = try pair.start(in: pair.server, ["/usr/bin/python3", "-c", Self.server, ready])
-        defer { if server.isRunning { server.terminate() } }
-        try #require(waitUntil(seconds: 15) { FileManager.default.fileExists(atPath: ready) }, "the test peer did not listen")
-        let client = try CommandRunner.run(NamespacePair.ip, ["netns", "exec", pair.client, "/usr/bin/python3", "-c", Self.client], timeout: 30)
-        #expect(client.status == 0, "\(client.standardError)")
+        try exchangeHandshake(across: pair, ready: ready)
         #expect(waitUntil(seconds: 15) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("\"match\"") }, "no alert after the interface came back")
-        kill(monitor.processIdentifier, SIGTERM)
-        #expect(waitUntil(seconds: 15) { !monitor.isRunning })
-        monitor.waitUntilExit()
-        #expect(monitor.terminationStatus == 0)
+        stopCleanly(monitor)
         try errorHandle.close()
     }
 
@@ -322,18 +328,11 @@ struct LiveCaptureTests {
         #expect(fields["CapAmb"] == "0000000000000000")
         #expect(fields["NoNewPrivs"] == "1")
 
-        let server = try pair.start(in: pair.server, ["/usr/bin/python3", "-c", Self.server, ready])
-        defer { if server.isRunning { server.terminate() } }
-        try #require(waitUntil(seconds: 15) { FileManager.default.fileExists(atPath: ready) }, "the test peer did not listen")
-        let client = try CommandRunner.run(NamespacePair.ip, ["netns", "exec", pair.client, "/usr/bin/python3", "-c", Self.client], timeout: 30)
-        #expect(client.status == 0, "\(client.standardError)")
+        try exchangeHandshake(across: pair, ready: ready)
         let alerted = waitUntil(seconds: 15) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("\"match\"") }
         #expect(alerted, "no match in the log: \(stderrText())")
 
-        kill(monitor.processIdentifier, SIGTERM)
-        #expect(waitUntil(seconds: 15) { !monitor.isRunning }, "peerwatch did not stop on SIGTERM")
-        monitor.waitUntilExit()
-        #expect(monitor.terminationStatus == 0)
+        stopCleanly(monitor)
         try errorHandle.close()
         // Every file PeerWatch made belongs to nobody: none was written as root.
         for path in [log, work.appendingPathComponent("state").path] where FileManager.default.fileExists(atPath: path) {
