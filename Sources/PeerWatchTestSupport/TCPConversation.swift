@@ -39,14 +39,7 @@ public struct TCPConversation: Sendable {
 
     /// SYN, SYN-ACK, ACK.
     public mutating func open() -> [Frame] {
-        let syn = PacketBuilder.tcp(from: client, to: server, sequence: clientSequence, flags: .syn, link: link, vlanTags: vlanTags)
-        clientSequence &+= 1
-        let synAck = PacketBuilder.tcp(from: server, to: client, sequence: serverSequence, acknowledgment: clientSequence,
-                                       flags: [.syn, .ack], link: link, vlanTags: vlanTags)
-        serverSequence &+= 1
-        let ack = PacketBuilder.tcp(from: client, to: server, sequence: clientSequence, acknowledgment: serverSequence,
-                                    flags: .ack, link: link, vlanTags: vlanTags)
-        return [Frame(bytes: syn, timestamp: tick()), Frame(bytes: synAck, timestamp: tick()), Frame(bytes: ack, timestamp: tick())]
+        [control(fromClient: true, flags: .syn), control(fromClient: false, flags: [.syn, .ack]), control(fromClient: true, flags: .ack)]
     }
 
     /// `payload` from one side, cut into segments of at most `segmentSize` bytes.
@@ -61,27 +54,26 @@ public struct TCPConversation: Sendable {
         return frames
     }
 
-    /// One segment carrying `payload`, advancing the sender's sequence number.
+    /// One segment carrying `payload`, advancing the sender's sequence number (SYN and FIN
+    /// count as one byte); the acknowledgment number is set only with the ACK flag.
     public mutating func segment(fromClient: Bool, _ payload: [UInt8], flags: TCPFlags = [.ack, .psh]) -> Frame {
         let (source, destination) = fromClient ? (client, server) : (server, client)
         let sequence = fromClient ? clientSequence : serverSequence
-        let acknowledgment = fromClient ? serverSequence : clientSequence
+        let acknowledgment = flags.contains(.ack) ? (fromClient ? serverSequence : clientSequence) : 0
         let bytes = PacketBuilder.tcp(from: source, to: destination, sequence: sequence, acknowledgment: acknowledgment,
                                       flags: flags, payload: payload, link: link, vlanTags: vlanTags)
-        if fromClient { clientSequence &+= UInt32(truncatingIfNeeded: payload.count) } else { serverSequence &+= UInt32(truncatingIfNeeded: payload.count) }
+        let length = UInt32(truncatingIfNeeded: payload.count) &+ (flags.contains(.syn) || flags.contains(.fin) ? 1 : 0)
+        if fromClient { clientSequence &+= length } else { serverSequence &+= length }
         return Frame(bytes: bytes, timestamp: tick())
     }
 
     /// FIN from each side and the last ACK.
     public mutating func close() -> [Frame] {
-        let finA = PacketBuilder.tcp(from: client, to: server, sequence: clientSequence, acknowledgment: serverSequence,
-                                     flags: [.fin, .ack], link: link, vlanTags: vlanTags)
-        clientSequence &+= 1
-        let finB = PacketBuilder.tcp(from: server, to: client, sequence: serverSequence, acknowledgment: clientSequence,
-                                     flags: [.fin, .ack], link: link, vlanTags: vlanTags)
-        serverSequence &+= 1
-        let ack = PacketBuilder.tcp(from: client, to: server, sequence: clientSequence, acknowledgment: serverSequence,
-                                    flags: .ack, link: link, vlanTags: vlanTags)
-        return [Frame(bytes: finA, timestamp: tick()), Frame(bytes: finB, timestamp: tick()), Frame(bytes: ack, timestamp: tick())]
+        [control(fromClient: true, flags: [.fin, .ack]), control(fromClient: false, flags: [.fin, .ack]), control(fromClient: true, flags: .ack)]
+    }
+
+    /// A segment without payload.
+    private mutating func control(fromClient: Bool, flags: TCPFlags) -> Frame {
+        segment(fromClient: fromClient, [], flags: flags)
     }
 }
