@@ -16,28 +16,9 @@ import Testing
         return fd
     }
 
-    /// Reads lines until `count` lines (or a timeout); returns them.
-    func readLines(_ fd: Int32, count: Int) -> [String] {
-        var lines: [String] = []
-        var pending = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while lines.count < count {
-            let got = read(fd, &buffer, buffer.count)
-            if got <= 0 { break }
-            pending += buffer[0 ..< got]
-            while let newline = pending.firstIndex(of: 0x0A) {
-                lines.append(String(decoding: pending[..<newline], as: UTF8.self))
-                pending.removeSubrange(...newline)
-            }
-        }
-        return lines
-    }
-
     /// Reads lines until `done` holds for those read, keeping partial lines across reads; each
-    /// read waits at most 5 s and at most 100,000 reads are made.
+    /// read waits at most 5 s (see `connect`) and at most 100,000 reads are made.
     func readLines(_ fd: Int32, until done: ([String]) -> Bool) -> [String] {
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var lines: [String] = []
         var pending = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -74,7 +55,7 @@ import Testing
         let payload = String(repeating: "x", count: 150)
         let collected = Mutex<[String]>([])
         let reader = Thread { [self] in
-            let lines = readLines(fast, count: total)
+            let lines = readLines(fast) { $0.count >= total }
             collected.withLock { $0 = lines }
         }
         reader.start()
