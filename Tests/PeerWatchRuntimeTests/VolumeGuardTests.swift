@@ -43,6 +43,32 @@ import PeerWatchTestSupport
         #expect(written + suppressed == flood)
         #expect(output.writtenCount == written)
         #expect(metrics.exposition().contains("peerwatch_alerts_suppressed_total \(suppressed)"))
+        // Alerts counted in metrics are the ones written, not the ones held back.
+        #expect(metrics.summary().alerts == written)
+    }
+
+    /// After a flood stops, the records held back are reported within about a second, without
+    /// waiting for another alert or for shutdown.
+    @Test func heldRecordsAreReportedWhenTheFloodStops() throws {
+        let directory = try TemporaryDirectory()
+        let capture = try directory.write("c.pcap", PcapFileWriter.pcap(bittorrentFrames(infoHash: listedHash)))
+        let snapshot = try WatchListLoader.load(paths: [try directory.write("l.txt", text: listedLine)])
+        let match = try #require(try OfflineAnalysis.run(paths: [capture], watchList: snapshot).events.first { if case .match = $0 { true } else { false } })
+        let log = directory.path + "/alerts.json"
+        let output = try AlertOutput(sensor: SensorIdentity(name: "t", interface: nil), logPath: log, writeToStandardOutput: false,
+                                     policy: .waitWhenFull, limit: AlertOutput.VolumeLimit(perSecond: 10, burst: 10), logger: Logger(label: "t"))
+        output.submit(Array(repeating: match, count: 100))
+        var held = 0
+        for _ in 0 ..< 100 where held == 0 {
+            usleep(50_000)
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            for line in text.split(separator: "\n") where line.contains("\"event_type\":\"suppressed\"") {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                held += try #require((object["suppressed"] as? [String: Any])?["count"] as? Int)
+            }
+        }
+        #expect(held == 90, "the held-back records were not reported before shutdown")
+        try output.close()
     }
 
     @Test func withoutALimitEverythingIsWritten() throws {

@@ -153,8 +153,10 @@ public final class AlertOutput: Sendable {
             socket?.publish(line)
             return line
         }
+        var writtenMatches: [(proto: P2PProtocol, kind: ContentID.Kind)] = []
         while true {
-            wake.wait()
+            // Records held back are reported within about a second even when no more come.
+            if held.count > 0 { _ = wake.wait(timeout: .now() + .seconds(1)) } else { wake.wait() }
             let (batch, closed, reopen) = state.withLock { state -> ([DetectionEvent], Bool, Bool) in
                 let batch = state.queue
                 state.queue.removeAll(keepingCapacity: true)
@@ -173,6 +175,7 @@ public final class AlertOutput: Sendable {
             if !batch.isEmpty { room.signal() }
             var output = [UInt8]()
             var written = 0
+            writtenMatches.removeAll(keepingCapacity: true)
             for event in batch {
                 guard admit() else {
                     if held.count == 0 { held.first = time(of: event) }
@@ -183,6 +186,7 @@ public final class AlertOutput: Sendable {
                 let line = encoder.encode(event)
                 output += line
                 written += 1
+                if case .match(let alert) = event { writtenMatches.append((alert.observation.proto, alert.hit.entry.id.kind)) }
                 socket?.publish(line)
             }
             output += reportHeld(force: closed)
@@ -190,9 +194,8 @@ public final class AlertOutput: Sendable {
                 do {
                     try sinks.write(output)
                     state.withLock { $0.written += written }
-                    if let metrics {
-                        for case .match(let alert) in batch { metrics.alertWritten(proto: alert.observation.proto, kind: alert.hit.entry.id.kind) }
-                    }
+                    // Only what was written counts as an alert; held-back records are counted apart.
+                    for match in writtenMatches { metrics?.alertWritten(proto: match.proto, kind: match.kind) }
                 } catch {
                     logger.error("alert output failed", metadata: ["error": "\(error)"])
                     state.withLock { $0.failure = error.description }
