@@ -80,7 +80,7 @@ public enum Bencode {
             negative = true
             r.skip(1)
         }
-        var value: Int64 = 0
+        var magnitude: UInt64 = 0  // at most 19 digits: below 10^19, it cannot overflow
         var digits = 0
         var leadingZero = false
         while true {
@@ -90,11 +90,21 @@ public enum Bencode {
             if digits == 0, byte == UInt8(ascii: "0") { leadingZero = true }
             digits += 1
             guard digits <= maxIntegerDigits else { throw .lengthOutOfRange(declared: digits, limit: maxIntegerDigits) }
-            value = value &* 10 &+ Int64(byte - UInt8(ascii: "0"))
+            magnitude = magnitude * 10 + UInt64(byte - UInt8(ascii: "0"))
         }
-        guard digits > 0, !(negative && (leadingZero || value == 0)) else { throw .malformed }
+        guard digits > 0, !(negative && (leadingZero || magnitude == 0)) else { throw .malformed }
+        // Values outside Int64 are refused, not wrapped: -2^63 is the only magnitude that
+        // exists negated but not as itself.
+        let value: Int64
+        if negative {
+            guard magnitude <= UInt64(Int64.max) + 1 else { throw .malformed }
+            value = magnitude == UInt64(Int64.max) + 1 ? .min : -Int64(magnitude)
+        } else {
+            guard magnitude <= UInt64(Int64.max) else { throw .malformed }
+            value = Int64(magnitude)
+        }
         reader = r
-        return negative ? -value : value
+        return value
     }
 
     /// Validates the container (`d...e` or `l...e`) at the reader's position and returns its

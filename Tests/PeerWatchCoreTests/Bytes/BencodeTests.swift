@@ -28,11 +28,32 @@ import PeerWatchTestSupport
         ("i-0e", WireError.malformed), ("i03e", .malformed), ("ie", .malformed), ("i1x", .malformed), ("i-e", .malformed),
         ("01:a", .malformed), ("x", .malformed), (":", .malformed), ("d i1e i2e e", .malformed), ("di1ei2ee", .malformed),
         ("i12345678901234567890e", .lengthOutOfRange(declared: 20, limit: 19)),
+        // Outside Int64: refused, never wrapped (negating -2^63 used to trap).
+        ("i9223372036854775808e", .malformed), ("i-9223372036854775809e", .malformed), ("i9999999999999999999e", .malformed),
         ("5:abc", .truncated), ("l", .truncated), ("d3:foo", .truncated), ("i42", .truncated), ("", .truncated),
         ("99999999999:", .lengthOutOfRange(declared: Int.max, limit: 1)),
     ])
     func malformedValuesAreRefused(text: String, error: WireError) {
         #expect(skip(text) == .failure(error))
+    }
+
+    @Test(arguments: [
+        ("i9223372036854775807e", Int64.max), ("i-9223372036854775808e", Int64.min), ("i-9223372036854775807e", -Int64.max),
+        ("i0e", 0), ("i-1e", -1), ("i1000000000000000000e", 1_000_000_000_000_000_000),
+    ])
+    func integersAtTheEdgesOfInt64AreRead(text: String, value: Int64) {
+        let read = Array(text.utf8).withUnsafeBytes { raw -> Int64? in
+            var reader = ByteReader(raw)
+            return try? Bencode.readInteger(&reader)
+        }
+        #expect(read == value)
+    }
+
+    /// One DHT datagram carrying the most negative integer, as anyone on the network may send.
+    @Test func aDHTDatagramWithTheMostNegativeIntegerDoesNotTrap() {
+        let datagram = Array("d1:ad2:id20:abcdefghij01234567891:xi-9223372036854775808ee1:q4:ping1:t2:aa1:y1:qe".utf8)
+        let message = datagram.withUnsafeBytes { try? BitTorrent.DHT.decode($0) }
+        #expect(message != nil)
     }
 
     @Test func depthIsCappedAtTheLimitAndOnePast() {
