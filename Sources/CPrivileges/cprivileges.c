@@ -17,7 +17,7 @@ static int pw_capset(uint64_t keep) {
     return (int)syscall(SYS_capset, &header, data);
 }
 
-int pw_drop_privileges(uid_t uid, gid_t gid, uint64_t keep) {
+int pw_drop_privileges(const char *user, uid_t uid, gid_t gid, uint64_t keep) {
     // Capabilities the kernel knows and we do not keep leave the bounding set for good.
     for (int cap = 0; cap < 64; cap++) {
         if (keep & ((uint64_t)1 << cap)) continue;
@@ -25,7 +25,7 @@ int pw_drop_privileges(uid_t uid, gid_t gid, uint64_t keep) {
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) return PW_DROP_BOUNDING;
     }
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return PW_DROP_KEEPCAPS;
-    if (setgroups(1, &gid) < 0) return PW_DROP_GROUPS;
+    if (initgroups(user, gid) < 0) return PW_DROP_GROUPS;
     if (setresgid(gid, gid, gid) < 0) return PW_DROP_GID;
     if (setresuid(uid, uid, uid) < 0) return PW_DROP_UID;
     if (pw_capset(keep) < 0) return PW_DROP_CAPSET;

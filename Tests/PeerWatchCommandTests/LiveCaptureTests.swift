@@ -300,6 +300,8 @@ struct LiveCaptureTests {
         let log = work.appendingPathComponent("alerts.json").path
         let errors = work.appendingPathComponent("peerwatch.err").path
         let ready = work.appendingPathComponent("server.ready").path
+        let socketPath = work.appendingPathComponent("alerts.sock").path
+        let nobodyGroup = try #require(getgrgid(nobody.pw_gid)?.pointee.gr_name.map { String(cString: $0) })
         try "btih:\(Self.infoHash) live test\n".write(toFile: list, atomically: true, encoding: .utf8)
         _ = FileManager.default.createFile(atPath: errors, contents: nil)
         let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
@@ -307,7 +309,8 @@ struct LiveCaptureTests {
 
         let monitor = try pair.start(in: pair.client, [CommandRunner.binary, "run", "--interface", pair.clientInterface, "--user", "nobody",
                                                        "--watchlist", list, "--log", log, "--state-dir", work.appendingPathComponent("state").path,
-                                                       "--metrics", "off", "--sensor", "user-test"], standardError: errorHandle)
+                                                       "--metrics", "off", "--sensor", "user-test",
+                                                       "--socket", socketPath, "--socket-group", nobodyGroup], standardError: errorHandle)
         defer { if monitor.isRunning { monitor.terminate() } }
         try #require(waitUntil(seconds: 15) { stderrText().contains("capture started") }, "peerwatch did not start: \(stderrText())")
         #expect(stderrText().contains("privileges dropped"))
@@ -328,6 +331,10 @@ struct LiveCaptureTests {
         #expect(fields["CapAmb"] == "0000000000000000")
         #expect(fields["NoNewPrivs"] == "1")
 
+        // The socket was made after the drop: nobody owns it, in the group asked for.
+        var socketStatus = stat()
+        #expect(stat(socketPath, &socketStatus) == 0)
+        #expect(socketStatus.st_uid == nobody.pw_uid && socketStatus.st_gid == nobody.pw_gid)
         try exchangeHandshake(across: pair, ready: ready)
         let alerted = waitUntil(seconds: 15) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("\"match\"") }
         #expect(alerted, "no match in the log: \(stderrText())")

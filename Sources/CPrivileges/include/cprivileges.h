@@ -17,11 +17,12 @@ enum pw_drop_step {
     PW_DROP_NO_NEW_PRIVS = 8,
 };
 
-/// Becomes `uid`/`gid` (real, effective and saved; supplementary groups = gid only), keeping
+/// Becomes `user` as `uid`/`gid` (real, effective and saved; supplementary groups: gid and the
+/// groups the group database lists for `user`, so that a socket group it belongs to works), keeping
 /// exactly the capabilities in `keep` (bit n = capability n) permitted and effective, none
 /// inheritable or ambient, and the rest dropped from the bounding set. Must be called as root.
 /// Returns PW_DROP_OK or the failed step, with errno set. prctl and the capset system call are
 /// variadic or raw in C, which Swift cannot call directly; hence this shim.
-int pw_drop_privileges(uid_t uid, gid_t gid, uint64_t keep);
+int pw_drop_privileges(const char *user, uid_t uid, gid_t gid, uint64_t keep);
 
 #endif

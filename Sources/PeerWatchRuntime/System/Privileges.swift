@@ -29,14 +29,16 @@ public enum Privileges {
         } else {
             status = getpwnam_r(name, &entry, &buffer, buffer.count, &result)
         }
-        guard status == 0, result != nil else { throw PrivilegeError(message: "no such user: \(name)") }
-        return Account(name: name, uid: entry.pw_uid, gid: entry.pw_gid)
+        guard status == 0, result != nil, let userName = entry.pw_name.map({ String(cString: $0) }) else {
+            throw PrivilegeError(message: "no such user: \(name)")
+        }
+        return Account(name: userName, uid: entry.pw_uid, gid: entry.pw_gid)
     }
 
-    /// Becomes `account` for good (real, effective and saved ids; its primary group as the only
-    /// group), keeping `capabilities` and nothing else. Must be called as root.
+    /// Becomes `account` for good (real, effective and saved ids; its primary group and the
+    /// groups it is a member of), keeping `capabilities` and nothing else. Must be called as root.
     public static func become(_ account: Account, keeping capabilities: UInt64 = captureCapabilities) throws(PrivilegeError) {
-        let step = pw_drop_privileges(account.uid, account.gid, capabilities)
+        let step = pw_drop_privileges(account.name, account.uid, account.gid, capabilities)
         guard step == Int32(PW_DROP_OK.rawValue) else {
             let reason = String(cString: strerror(errno))
             let what: String
