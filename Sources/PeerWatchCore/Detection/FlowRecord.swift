@@ -36,9 +36,12 @@ struct FlowRecord {
                 firstPayloadCouldBeMSE = BitTorrent.MSE.couldBeKeyExchange(payload)
             }
             guard !isDone else { return nil }
-            var peerWire = self.peerWire
-            var requestScanner = request
-            var responseScanner = response
+            // The decoders are moved out while the reassembler calls back, so that each local is
+            // the only owner of its buffers: a plain copy would share them and copy-on-write would
+            // copy a whole collected body (up to 8 MiB) for every segment.
+            var peerWire = take(&self.peerWire, leaving: PeerWireDirection())
+            var requestScanner = take(&request, leaving: HTTPRequestLineScanner())
+            var responseScanner = take(&response, leaving: HTTPResponseScanner())
             var sign: P2PProtocol?
             stream.receive(sequence: sequence, flags: flags, payload: payload) { chunk in
                 if !peerWire.isDone,
@@ -211,17 +214,16 @@ struct FlowRecord {
             let before = observations.count
             switch direction {
             case .toServer:
-                var wire = state.peerWireToServer
+                // In place (distinct stored properties of the box): no copy of the framer's buffer.
                 state.utpToServer.receive(header, payload: data) { chunk in
-                    if wire.consume(chunk, direction: direction, proto: .utp, session: &session, budget: &budget, observations: &observations) { found = true }
+                    if state.peerWireToServer.consume(chunk, direction: direction, proto: .utp, session: &session, budget: &budget,
+                                                      observations: &observations) { found = true }
                 }
-                state.peerWireToServer = wire
             case .toClient:
-                var wire = state.peerWireToClient
                 state.utpToClient.receive(header, payload: data) { chunk in
-                    if wire.consume(chunk, direction: direction, proto: .utp, session: &session, budget: &budget, observations: &observations) { found = true }
+                    if state.peerWireToClient.consume(chunk, direction: direction, proto: .utp, session: &session, budget: &budget,
+                                                      observations: &observations) { found = true }
                 }
-                state.peerWireToClient = wire
             }
             bittorrent = session
             // The side that opened the uTP connection asks for the torrent.
@@ -354,4 +356,13 @@ struct FlowRecord {
         case .tcp: isClosing ? configuration.tcpClosedTimeout : configuration.tcpIdleTimeout
         }
     }
+}
+
+/// Moves `value` out, leaving `empty` in its place, so that the caller owns the only reference
+/// to its buffers and can mutate them without a copy-on-write copy.
+@inline(__always)
+func take<Value>(_ value: inout Value, leaving empty: Value) -> Value {
+    var moved = empty
+    swap(&moved, &value)
+    return moved
 }

@@ -43,11 +43,11 @@ struct PeerWireDirection {
             self.framer = framer
             return found
         }
-        guard var framer, !framer.isFinished, let current = session else { return false }
-        framer.consume(chunk) { message in
+        guard framer?.isFinished == false, let current = session else { return false }
+        // In place: a copy of the framer would share its buffer and copy it on the first write.
+        framer?.consume(chunk) { message in
             Self.handle(message, direction: direction, proto: proto, session: current, budget: &budget, observations: &observations)
         }
-        self.framer = framer
         return false
     }
 
