@@ -41,6 +41,15 @@ import PeerWatchTestSupport
         #expect(text.contains("# HELP peerwatch_packets_total Frames read from the capture."))
     }
 
+    /// Dropped records are published as a running total while running: the counter follows it.
+    @Test func droppedRecordsFollowTheRunningTotal() {
+        let metrics = PeerWatchMetrics()
+        metrics.update(recordsDropped: 3)
+        metrics.update(recordsDropped: 3)
+        metrics.update(recordsDropped: 8)
+        #expect(metrics.exposition().contains("peerwatch_records_dropped_total 8\n"))
+    }
+
     @Test func aReloadReplacesTheWatchListSeries() throws {
         let directory = try TemporaryDirectory()
         let path = try directory.write("l.txt", text: "btih:\(String(repeating: "1", count: 40))\nmd5:\(String(repeating: "2", count: 32))\n")

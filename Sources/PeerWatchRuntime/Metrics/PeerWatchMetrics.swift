@@ -16,6 +16,7 @@ public final class PeerWatchMetrics: Sendable {
     private struct Published: Sendable {
         var alerts = 0
         var socketDropped = 0
+        var recordsDropped = 0
         var counters = EngineCounters()
         var capture = CaptureStatistics()
         var watchListGauges: [Gauge] = []
@@ -107,9 +108,14 @@ public final class PeerWatchMetrics: Sendable {
         if count > 0 { suppressed.increment(by: Int64(count)) }
     }
 
-    /// Counts records the output could not take.
-    public func recordsDropped(_ count: Int) {
-        if count > 0 { recordsDropped.increment(by: Int64(count)) }
+    /// Publishes how many records the output could not take so far (a running total).
+    public func update(recordsDropped total: Int) {
+        published.withLock { state in
+            if total > state.recordsDropped {
+                recordsDropped.increment(by: Int64(total - state.recordsDropped))
+                state.recordsDropped = total
+            }
+        }
     }
 
     /// Packets, kernel drops and alerts so far, for a status line.

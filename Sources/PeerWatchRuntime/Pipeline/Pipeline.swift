@@ -57,9 +57,6 @@ public final class Pipeline {
     private var watchListGeneration: Int
     private let logHandle = LogHandle()
 
-    /// Reopens the alert log (after a rotation); safe from any thread.
-    public func reopenLog() { logHandle.reopen() }
-
     /// A handle that reopens the alert log, for a signal handler on another thread.
     public var logReopener: LogHandle { logHandle }
 
@@ -120,7 +117,7 @@ public final class Pipeline {
                     output.submit(events)
                     events.removeAll(keepingCapacity: true)
                 }
-                self.publishMetricsIfDue(&lastMetrics)
+                self.publishMetricsIfDue(&lastMetrics, output: output)
                 options.heartbeat?()
                 if isLive, Date().timeIntervalSince(lastStatistics) >= options.statisticsInterval {
                     lastStatistics = Date()
@@ -139,7 +136,7 @@ public final class Pipeline {
                 packetsSinceClockCheck &+= 1
                 if packetsSinceClockCheck >= 1_024 {
                     packetsSinceClockCheck = 0
-                    self.publishMetricsIfDue(&lastMetrics)
+                    self.publishMetricsIfDue(&lastMetrics, output: output)
                     options.heartbeat?()
                 }
                 self.refreshWatchList()
@@ -157,7 +154,7 @@ public final class Pipeline {
         try output.close()
         options.metrics?.update(engine.counters, activeFlows: engine.flowCount)
         if let capture = loop.finalStatistics { options.metrics?.update(capture) }
-        options.metrics?.recordsDropped(output.droppedCount)
+        options.metrics?.update(recordsDropped: output.droppedCount)
         if let captureFailure { throw captureFailure }
         let report = PipelineReport(
             counters: engine.counters, capture: loop.finalStatistics,
@@ -167,12 +164,13 @@ public final class Pipeline {
     }
 
     /// Publishes the counters if a second has passed since the last time.
-    private func publishMetricsIfDue(_ last: inout Date) {
+    private func publishMetricsIfDue(_ last: inout Date, output: AlertOutput) {
         guard let metrics = options.metrics else { return }
         let now = Date()
         guard now.timeIntervalSince(last) >= 1 else { return }
         last = now
         metrics.update(engine.counters, activeFlows: engine.flowCount)
+        metrics.update(recordsDropped: output.droppedCount)
         if let socket = options.socket { metrics.update(socketReaders: socket.readerCount, socketDropped: socket.droppedLines) }
     }
 

@@ -370,7 +370,10 @@ public enum WatchListLoader {
         }
         let format = pieces ? WatchListFormat.torrentPieces : .torrent
         guard let sourceIndex = builder.addSource(WatchListSource(name: spec.listName, path: spec.path, sha256: Hex.encode(Array(SHA256.hash(data: manifestData))),
-                                                                  format: format.rawValue, signer: signer)) else { return }
+                                                                  format: format.rawValue, signer: signer)) else {
+            problems.append(ConfigurationError(code: .badValue, file: spec.path, line: nil, message: "too many watch lists"))
+            return
+        }
         let before = builder.count
         for (relative, data) in contents {
             var report = ProblemReport(file: root.appendingPathComponent(relative).path)
