@@ -19,6 +19,9 @@ public final class AlertSocket: Sendable {
             var queue: [[UInt8]] = []
             var dropped = 0
             var closed = false
+            /// Set, under the lock, when the writer thread closes the descriptor: after that
+            /// its number may belong to another file and must not be shut down.
+            var descriptorClosed = false
         }
         let state = Mutex(State())
         let ready = DispatchSemaphore(value: 0)
@@ -118,7 +121,17 @@ public final class AlertSocket: Sendable {
                 return
             }
             let reader = Reader(descriptor: client)
-            readers.withLock { $0.append(reader) }
+            // close() sets `stopped` before it takes the readers: a reader accepted meanwhile is
+            // either in its list or refused here, never left running.
+            let added = readers.withLock { readers -> Bool in
+                guard !stopped.load(ordering: .relaxed) else { return false }
+                readers.append(reader)
+                return true
+            }
+            guard added else {
+                Foundation.close(client)
+                return
+            }
             logger.info("alert reader connected", metadata: ["socket.readers": "\(readerCount)"])
             let thread = Thread { [self] in self.write(to: reader) }
             thread.name = "peerwatch-socket-reader"
@@ -129,7 +142,10 @@ public final class AlertSocket: Sendable {
     private func write(to reader: Reader) {
         defer {
             readers.withLock { $0.removeAll { $0 === reader } }
-            Foundation.close(reader.descriptor)
+            reader.state.withLock { state in
+                state.descriptorClosed = true
+                Foundation.close(reader.descriptor)
+            }
             logger.info("alert reader left", metadata: ["socket.readers": "\(readerCount)"])
         }
         while true {
@@ -153,9 +169,13 @@ public final class AlertSocket: Sendable {
     }
 
     private func finish(_ reader: Reader) {
-        reader.state.withLock { $0.closed = true }
+        // Shut down (to wake a writer blocked on a stalled reader) only while the descriptor is
+        // still this reader's.
+        reader.state.withLock { state in
+            state.closed = true
+            if !state.descriptorClosed { shutdown(reader.descriptor, Int32(SHUT_RDWR)) }
+        }
         reader.ready.signal()
-        shutdown(reader.descriptor, Int32(SHUT_RDWR))
     }
 
     private func send(_ bytes: [UInt8], on descriptor: Int32) -> Bool {
