@@ -23,12 +23,18 @@ let package = Package(
             pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"])]
         ),
+        // zlib's streaming inflate, as a system library: module map and shim header only.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // prctl and capset for giving up root (variadic or raw system calls Swift cannot call).
         .target(name: "CPrivileges"),
         // Everything from bytes to alerts; pure (no files, sockets, threads or clocks).
         .target(
             name: "PeerWatchCore",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // The I/O around the core: capture, pipeline, output, watch-list files, signals.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PeerWatchRuntime
 
 /// The `peerwatch` command: a passive monitor that flags peer-to-peer transfers of watch-listed
 /// content.
@@ -14,7 +15,7 @@ struct PeerWatchCommand: ParsableCommand {
             for every content identifier on a watch list. Flows that match nothing leave no \
             record.
             """,
-        version: "0.1.0",
+        version: PeerWatchVersion.current,
         subcommands: [ReadCommand.self, RunCommand.self, TailCommand.self, StatusCommand.self, VerifyCommand.self, WatchListCommand.self]
     )
 }

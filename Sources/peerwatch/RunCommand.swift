@@ -53,7 +53,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("metrics"), help: ArgumentHelp("Serve Prometheus metrics on this local address (HOST:PORT), or 'off' (default 127.0.0.1:9750).", valueName: "address"))
     var metricsAddress: String?
 
-    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where to describe the loaded watch lists for 'peerwatch watchlist stats' (default /run/peerwatch).", valueName: "dir"))
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where the alert chain's head and the description of the loaded watch lists are kept (default /var/lib/peerwatch).", valueName: "dir"))
     var stateDirectory: String?
 
     @Option(name: .customLong("user"), help: ArgumentHelp("When started as root, become this user before opening any file, keeping only CAP_NET_RAW and CAP_NET_ADMIN.", valueName: "name"))
@@ -102,7 +102,7 @@ struct RunCommand: ParsableCommand {
         let socketMode = self.socketMode ?? file.socketMode ?? "0660"
         let socketGroup = self.socketGroup ?? file.socketGroup
         let metricsAddress = self.metricsAddress ?? file.metrics ?? "127.0.0.1:9750"
-        let stateDirectory = self.stateDirectory ?? file.stateDirectory ?? "/run/peerwatch"
+        let stateDirectory = self.stateDirectory ?? file.stateDirectory ?? "/var/lib/peerwatch"
         let maxAlertsPerSecond = self.maxAlertsPerSecond ?? file.maxAlertsPerSecond ?? 1_000
         let logger = settings.makeLogger()
         if let configPath { logger.info("configuration loaded", metadata: ["config.file": "\(configPath)"]) }
@@ -116,6 +116,7 @@ struct RunCommand: ParsableCommand {
         var options = PipelineOptions(source: .live(live), sensorName: settings.sensorName)
         options.engine = settings.engineConfiguration()
         options.logPath = settings.logPath
+        options.stateDirectory = stateDirectory
         options.writeToStandardOutput = standardOutput
         if maxAlertsPerSecond > 0 {
             options.volumeLimit = AlertOutput.VolumeLimit(perSecond: maxAlertsPerSecond, burst: maxAlertsPerSecond * 20)

@@ -55,7 +55,7 @@ struct WatchListCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Describe the watch lists a running peerwatch holds.")
 
         @Option(name: .customLong("state-dir"), help: ArgumentHelp("The daemon's --state-dir.", valueName: "dir"))
-        var stateDirectory: String = "/run/peerwatch"
+        var stateDirectory: String = "/var/lib/peerwatch"
 
         @Flag(name: .customLong("json"), help: "Print the description as JSON.")
         var json = false

@@ -30,8 +30,8 @@ import Testing
                                       as aligned lines or raw JSON.
               status                  Show a running peerwatch's counters: traffic, drops,
                                       flows, alerts, watch lists.
-              verify                  Check an alert log's chain: no record removed,
-                                      reordered or altered.
+              verify                  Check alert logs as one chain: no record removed,
+                                      reordered, altered or added.
               watchlist               Check, describe, convert and sign watch lists.
 
               See 'peerwatch help <subcommand>' for detailed help.
@@ -45,15 +45,18 @@ import Testing
         #expect(result.standardOutput == """
             OVERVIEW: Read pcap or pcapng files and print alert records as JSON lines.
 
-            Files are read one after another as one capture. Every match and flow_end
-            record goes to standard output (and to --log if given); diagnostics go to
-            standard error. Exit status: 0 when the files were read, 1 when a file or watch
-            list could not be.
+            Files are read one after another as one capture: regular files, FIFOs, pipes,
+            or - for standard input. Every record goes to standard output (and to --log if
+            given); diagnostics go to standard error. SIGINT or SIGTERM stops the reading
+            within a second; the records so far are written and the log is closed. Exit
+            status: 0 when every file was read to its end, 1 when a file or watch list
+            could not be read, 130 when SIGINT and 143 when SIGTERM stopped it early.
 
-            USAGE: peerwatch read <file> ... [--watchlist <list> ...] [--watchlist-key <file> ...] [--log <file>] [--home-net <cidr> ...] [--sensor <name>] [--max-flows <count>] [--log-level <level>] [--quiet]
+            USAGE: peerwatch read <file> ... [--watchlist <list> ...] [--watchlist-key <file> ...] [--log <file>] [--home-net <cidr> ...] [--sensor <name>] [--max-flows <count>] [--log-level <level>] [--state-dir <dir>] [--quiet]
 
             ARGUMENTS:
-              <file>                  Capture files (pcap or pcapng).
+              <file>                  Capture files (pcap or pcapng), FIFOs, or - for
+                                      standard input.
 
             OPTIONS:
               --watchlist <list>      A watch list as [NAME=][FORMAT:]PATH; repeat for
@@ -70,6 +73,9 @@ import Testing
               --max-flows <count>     The most flows tracked at once (default 262144).
               --log-level <level>     Diagnostics on standard error: trace, debug, info
                                       (the default), notice, warning, error, critical.
+              --state-dir <dir>       Keep the alert chain's head here, as run does, so
+                                      that --log's chain goes on across runs even when the
+                                      log is rotated away.
               --quiet                 Do not print records on standard output (use with
                                       --log).
               --version               Show the version.
@@ -116,7 +122,10 @@ import Testing
         let torrent = (((matches[7]["p2p"] as? [String: Any])?["context"] as? [String: Any])?["torrent"] as? [String: Any])
         #expect(torrent?["name"] as? String == "demo series D.mkv")
         #expect(torrent?["size"] as? Int == 734_003_200)
-        #expect(all.compactMap { ($0["chain"] as? [String: Any])?["seq"] as? Int } == Array(1 ... 20))
+        // log_open, 10 matches, 10 flow_ends, log_close.
+        #expect(all.compactMap { ($0["chain"] as? [String: Any])?["seq"] as? Int } == Array(1 ... 22))
+        #expect(all.first?["event_type"] as? String == "log_open")
+        #expect(all.last?["event_type"] as? String == "log_close")
         #expect(result.standardError.contains("alerts=10"))
     }
 
@@ -130,13 +139,19 @@ import Testing
         #expect(read.standardOutput.isEmpty)
         let good = try CommandRunner.peerwatch(["verify", log])
         #expect(good.status == 0)
-        #expect(good.standardOutput == "\(log): OK, 20 records, chain intact\n")
+        #expect(good.standardOutput == "\(log): 22 records (seq 1 to 22), closed\nOK: the chain is whole: 22 records in 1 file\n")
         var lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
-        lines.remove(at: 1)
+        lines.remove(at: 2)
         try lines.joined(separator: "\n").write(toFile: log, atomically: true, encoding: .utf8)
         let bad = try CommandRunner.peerwatch(["verify", log])
         #expect(bad.status == 1)
-        #expect(bad.standardOutput == "\(log): BROKEN at line 2: prev does not match the record before (a record was removed or reordered) (1 records verified before it)\n")
+        #expect(bad.standardOutput == """
+            \(log): 21 records (seq 1 to 22), closed
+            \(log):3: record 3 is missing before this one
+            \(log):21: log_close counts 20 records since its log_open; the log holds 19
+            BROKEN: 2 problems
+
+            """)
     }
 
     @Test func aBadWatchListLineIsRefusedWithFileAndLine() throws {

@@ -107,7 +107,8 @@ import PeerWatchTestSupport
         #expect(watchlist["list"] as? String == "vics-2026-11")
         #expect(watchlist["label"] as? String == "series \"17\"\\")
         #expect(watchlist["category"] is NSNull)
-        #expect((watchlist["list_sha256"] as? String)?.count == 64)
+        // sha256sum of the list file's bytes, computed apart from PeerWatch.
+        #expect(watchlist["list_sha256"] as? String == "0d20ca01b3fb40b8681796e5f1cdaf5bff870c1d8f15997f6cfe8520d795f461")
         let chain = try #require(object["chain"] as? [String: Any])
         #expect(chain["seq"] as? Int == 1)
         #expect(chain["prev"] as? String == String(repeating: "0", count: 64))
@@ -136,30 +137,30 @@ import PeerWatchTestSupport
     @Test func recordsChainAndVerificationFindsEveryTampering() throws {
         var encoder = AlertEncoder(sensor: SensorIdentity(name: "s", interface: nil))
         let all = try events()
-        var lines: [[UInt8]] = []
+        let opening = LogOpening(reason: .start, file: "alerts.json", appended: false, chainFrom: .genesis, version: "t", processID: 1)
+        var lines: [[UInt8]] = [encoder.encodeLogOpen(opening, at: Timestamp(microseconds: 0))]
         for _ in 0 ..< 3 { for event in all { lines.append(encoder.encode(event)) } }
+        lines.append(encoder.encodeLogClose(reason: .shutdown, records: lines.count - 1, at: Timestamp(microseconds: 0)))
         #expect(encoder.chain.nextSequence == UInt64(lines.count + 1))
         let whole = Data(lines.joined())
         #expect(AlertChainVerifier.verify(whole).records == lines.count)
-        #expect(AlertChainVerifier.verify(whole).firstBreak == nil)
+        #expect(AlertChainVerifier.verify(whole).problems == [])
 
         var removed = lines
         removed.remove(at: 2)
-        #expect(AlertChainVerifier.verify(Data(removed.joined())).firstBreak?.line == 3)
+        #expect(AlertChainVerifier.verify(Data(removed.joined())).problems.first?.line == 3)
 
         var swapped = lines
         swapped.swapAt(1, 2)
-        #expect(AlertChainVerifier.verify(Data(swapped.joined())).firstBreak?.line == 2)
+        #expect(AlertChainVerifier.verify(Data(swapped.joined())).problems.first?.line == 2)
 
         var edited = lines
         let text = String(decoding: edited[3], as: UTF8.self).replacingOccurrences(of: "198.51.100.23", with: "198.51.100.24")
+        #expect(Array(text.utf8) != edited[3])
         edited[3] = Array(text.utf8)
         let report = AlertChainVerifier.verify(Data(edited.joined()))
-        #expect(report.firstBreak?.line == 4)
-        #expect(report.firstBreak?.reason == "record was altered (hash mismatch)")
-
-        // A rotated log starts mid-chain and still verifies.
-        #expect(AlertChainVerifier.verify(Data(lines[2...].joined())).firstBreak == nil)
+        #expect(report.problems.first?.line == 4)
+        #expect(report.problems.first?.message == "record was altered (its hash does not match its bytes)")
     }
 
     @Test func escapesControlCharactersInText() throws {

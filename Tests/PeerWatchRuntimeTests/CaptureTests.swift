@@ -100,11 +100,11 @@ import PeerWatchTestSupport
             #expect(report.recordsWritten == 2)
             #expect(report.counters.matches == 1)
         }
-        let data = try Data(contentsOf: URL(fileURLWithPath: log))
-        let verification = AlertChainVerifier.verify(data)
-        #expect(verification.records == 4)
-        #expect(verification.firstBreak == nil)
-        #expect(try AlertLogFile.chainState(continuing: log).nextSequence == 5)
+        // Each run: log_open, match, flow_end, log_close.
+        let verification = AlertChainVerifier.verify(paths: [log])
+        #expect(verification.records == 8)
+        #expect(verification.problems == [])
+        #expect(try AlertLogFile.open(path: log).lastRecord?.sequence == 8)
         let attributes = try FileManager.default.attributesOfItem(atPath: log)
         #expect((attributes[.posixPermissions] as? Int) == 0o640)
     }
@@ -112,6 +112,6 @@ import PeerWatchTestSupport
     @Test func aLogWhoseLastLineIsNotARecordIsNotAppendedTo() throws {
         let directory = try TemporaryDirectory()
         let log = try directory.write("alerts.json", text: "someone else's file\n")
-        #expect(throws: CaptureError.self) { try AlertLogFile.chainState(continuing: log) }
+        #expect(throws: CaptureError.self) { try AlertLogFile.open(path: log) }
     }
 }

@@ -35,7 +35,7 @@ import Testing
         #expect(configuration.socketPath == "/run/peerwatch/alerts.sock")
         #expect(configuration.socketMode == "0660")
         #expect(configuration.socketGroup == "peerwatch")
-        #expect(configuration.stateDirectory == "/run/peerwatch")
+        #expect(configuration.stateDirectory == "/var/lib/peerwatch")
         #expect(configuration.metrics == "127.0.0.1:9750")
         #expect(configuration.maxFlows == 262_144)
         #expect(configuration.maxAlertsPerSecond == 1_000)

@@ -46,11 +46,17 @@ import PeerWatchTestSupport
         if FileManager.default.fileExists(atPath: log) { files.append(log) }
         var joined = Data()
         for file in files { joined += try Data(contentsOf: URL(fileURLWithPath: file)) }
-        let verification = AlertChainVerifier.verify(joined)
-        #expect(verification.firstBreak == nil, "\(String(describing: verification.firstBreak))")
-        let matches = String(decoding: joined, as: UTF8.self).split(separator: "\n").filter { $0.contains("\"event_type\":\"match\"") }
+        // Shuffled: verify orders the files by their first records.
+        let verification = AlertChainVerifier.verify(paths: files.shuffled())
+        #expect(verification.problems == [])
+        #expect(verification.files.map(\.path) == files)
+        let lines = String(decoding: joined, as: UTF8.self).split(separator: "\n")
+        let matches = lines.filter { $0.contains("\"event_type\":\"match\"") }
         #expect(matches.count == WatchListReloadTests.packets)
-        #expect(report.recordsWritten == verification.records)
+        let events = lines.filter { $0.contains("\"event_type\":\"match\"") || $0.contains("\"event_type\":\"flow_end\"") }
+        #expect(report.recordsWritten == events.count)
         #expect(report.recordsDropped == 0)
+        // Every file but the last was closed for a rotation and the next opened for a reopen.
+        #expect(verification.files.dropLast().allSatisfy { $0.closed })
     }
 }

@@ -8,9 +8,11 @@ public struct LiveCaptureOptions: Sendable, Equatable {
     public var bufferSize = 64 * 1024 * 1024
     /// Whether to put the interface in promiscuous mode (a span port needs it).
     public var promiscuous = true
-    /// Whether packets are handed over as they arrive, not when a buffer block fills.
-    public var immediateMode = true
-    /// How long a read waits before returning empty, so shutdown requests are seen promptly.
+    /// Whether packets are handed over one by one as they arrive. Off: the kernel hands over
+    /// a block when it fills or `readTimeoutMilliseconds` after its first packet, which costs far
+    /// fewer wake-ups on a busy link.
+    public var immediateMode = false
+    /// The longest a packet waits in a block that is not full (the kernel's block timeout).
     public var readTimeoutMilliseconds = 100
     /// A BPF filter expression, or `nil` for everything.
     public var filter: String?

@@ -1,4 +1,5 @@
 import CPcap
+import Foundation
 import PeerWatchCore
 
 /// A libpcap failure, with libpcap's own message.
@@ -57,6 +58,28 @@ struct PcapHandle: ~Copyable {
         return PcapHandle(raw: raw, name: path)
     }
 
+    /// Whether `path` names a regular file (not a FIFO, a pipe or `-`).
+    static func isRegularFile(_ path: String) -> Bool {
+        var status = stat()
+        guard path != "-", stat(path, &status) == 0 else { return false }
+        return status.st_mode & S_IFMT == S_IFREG
+    }
+
+    /// Reads a pcap or pcapng stream from a descriptor, which the handle then owns. The
+    /// corresponding C functions are `fdopen` and `pcap_fopen_offline`.
+    static func openStream(descriptor: Int32, name: String) throws(CaptureError) -> PcapHandle {
+        guard let file = fdopen(descriptor, "rb") else {
+            close(descriptor)
+            throw CaptureError("\(name): cannot read: \(String(cString: strerror(errno)))")
+        }
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
+        guard let raw = pcap_fopen_offline(file, &errorBuffer) else {
+            fclose(file)
+            throw CaptureError("\(name): not a readable pcap or pcapng capture (\(Self.text(errorBuffer)))")
+        }
+        return PcapHandle(raw: raw, name: name)
+    }
+
     /// Opens and activates a live capture. The corresponding C functions are `pcap_create`,
     /// `pcap_set_snaplen`, `pcap_set_promisc`, `pcap_set_immediate_mode`, `pcap_set_buffer_size`,
     /// `pcap_set_timeout` and `pcap_activate`.
@@ -79,6 +102,10 @@ struct PcapHandle: ~Copyable {
         if let filter = options.filter, !filter.isEmpty {
             try handle.setFilter(filter)
         }
+        // Non-blocking: the capture loop waits on the descriptor with poll, with its own timeout.
+        guard pcap_setnonblock(raw, 1, &errorBuffer) == 0 else {
+            throw CaptureError("\(options.interface): cannot make the capture non-blocking: \(Self.text(errorBuffer))")
+        }
         return handle
     }
 
@@ -94,6 +121,9 @@ struct PcapHandle: ~Copyable {
             throw CaptureError("\(name): cannot install BPF filter: \(String(cString: pcap_geterr(raw)))")
         }
     }
+
+    /// The descriptor to wait on for packets. The corresponding C function is `pcap_get_selectable_fd`.
+    var selectableDescriptor: Int32 { pcap_get_selectable_fd(raw) }
 
     /// The data-link type. The corresponding C function is `pcap_datalink`.
     var dataLinkType: Int32 { pcap_datalink(raw) }
@@ -116,6 +146,7 @@ struct PcapHandle: ~Copyable {
             let timestamp = Timestamp(seconds: Int64(pkthdr.ts.tv_sec), microseconds: Int64(pkthdr.ts.tv_usec))
             return .packet(bytes, wireLength: Int(pkthdr.len), timestamp: timestamp)
         case 0:
+            // No packet ready (a non-blocking live handle) or the read timeout passed.
             return .timeout
         case PCAP_ERROR_BREAK:
             return .endOfFile
@@ -123,10 +154,6 @@ struct PcapHandle: ~Copyable {
             throw CaptureError("\(name): \(String(cString: pcap_geterr(raw)))")
         }
     }
-
-    /// A thread-safe way to interrupt a blocked `next()`; valid only while this handle is open.
-    /// The corresponding C function is `pcap_breakloop`.
-    var breaker: PcapBreaker { PcapBreaker(raw: raw) }
 
     /// libpcap's drop counters. The corresponding C function is `pcap_stats`.
     func statistics() -> CaptureStatistics? {
@@ -138,12 +165,4 @@ struct PcapHandle: ~Copyable {
         result.droppedByInterface = UInt64(stats.ps_ifdrop)
         return result
     }
-}
-
-/// Interrupts a blocked read on a handle from another thread (`pcap_breakloop` is documented as
-/// safe to call from other threads and signal handlers). Whoever holds one must stop using it
-/// before the handle closes.
-struct PcapBreaker: @unchecked Sendable {
-    let raw: OpaquePointer
-    func breakLoop() { pcap_breakloop(raw) }
 }

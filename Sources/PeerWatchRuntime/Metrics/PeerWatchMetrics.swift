@@ -17,6 +17,7 @@ public final class PeerWatchMetrics: Sendable {
         var alerts = 0
         var socketDropped = 0
         var recordsDropped = 0
+        var output = AlertOutput.Tally()
         var counters = EngineCounters()
         var capture = CaptureStatistics()
         var watchListGauges: [Gauge] = []
@@ -25,7 +26,8 @@ public final class PeerWatchMetrics: Sendable {
     private let published = Mutex(Published())
     private let packets, bytes, decoded, flows, flowsExpired, flowsEvicted, observations, likelyEncrypted, reassemblyGaps, recordsDropped: Counter
     private let kernelDrops, interfaceDrops, received, socketReaders: Gauge
-    private let socketDropped, suppressed, interruptions: Counter
+    private let socketDropped, suppressed, interruptions, logWriteErrors, logReopenFailures: Counter
+    private let recordsPending, logWritable, linkUp: Gauge
     private let activeFlows, watchListEntries, watchListGeneration: Gauge
     private let skipped: [Counter]
     private let p2pFlows: [Counter]
@@ -42,6 +44,13 @@ public final class PeerWatchMetrics: Sendable {
         likelyEncrypted = Self.counter(r, "peerwatch_likely_encrypted_bittorrent_flows_total", "TCP flows that opened like an MSE/PE negotiation.")
         reassemblyGaps = Self.counter(r, "peerwatch_reassembly_gaps_total", "TCP reassembly gaps declared.")
         recordsDropped = Self.counter(r, "peerwatch_records_dropped_total", "Alert records dropped because output could not keep up.")
+        logWriteErrors = Self.counter(r, "peerwatch_log_write_errors_total", "Failed writes to the alert log (a full disk, say); the records wait and are retried.")
+        logReopenFailures = Self.counter(r, "peerwatch_log_reopen_failures_total", "Failed reopens of the alert log after a rotation (records go on into the old file).")
+        recordsPending = Self.gauge(r, "peerwatch_records_pending", "Alert records waiting in memory for the log to take them.")
+        logWritable = Self.gauge(r, "peerwatch_log_writable", "1 while the alert log takes records, 0 while writes or reopens fail.")
+        logWritable.set(to: 1)
+        linkUp = Self.gauge(r, "peerwatch_capture_link_up", "1 while the capture interface's link is up, 0 while it is down or absent.")
+        linkUp.set(to: 1)
         kernelDrops = Self.gauge(r, "peerwatch_capture_dropped_kernel", "Packets the kernel dropped (libpcap ps_drop).")
         interfaceDrops = Self.gauge(r, "peerwatch_capture_dropped_interface", "Packets the interface dropped (libpcap ps_ifdrop).")
         received = Self.gauge(r, "peerwatch_capture_received", "Packets the kernel received (libpcap ps_recv).")
@@ -122,6 +131,26 @@ public final class PeerWatchMetrics: Sendable {
     public func summary() -> (packets: Int, kernelDrops: UInt64, alerts: Int) {
         published.withLock { ($0.counters.packets, $0.capture.droppedByKernel, $0.alerts) }
     }
+
+    /// What the output thread reported last.
+    public var output: AlertOutput.Tally { published.withLock { $0.output } }
+
+    /// Publishes the output thread's tally (about once a second, from the output thread).
+    public func update(output tally: AlertOutput.Tally) {
+        published.withLock { $0.output = tally }
+        update(recordsDropped: tally.dropped)
+        recordsPending.set(to: Double(tally.pending))
+        logWritable.set(to: tally.problem == nil ? 1 : 0)
+    }
+
+    /// Publishes the capture interface's link state.
+    public func update(linkUp up: Bool) { linkUp.set(to: up ? 1 : 0) }
+
+    /// Counts a failed write to the alert log.
+    public func logWriteFailed() { logWriteErrors.increment() }
+
+    /// Counts a failed reopen of the alert log.
+    public func logReopenFailed() { logReopenFailures.increment() }
 
     /// Counts one written alert.
     public func alertWritten(proto: P2PProtocol, kind: ContentID.Kind) {

@@ -30,14 +30,76 @@ public struct ChainState: Sendable, Equatable {
     }
 }
 
+/// Why a log was opened (`log.reason` of a `log_open` record).
+public struct LogOpening: Sendable, Equatable {
+    public enum Reason: String, Sendable {
+        /// PeerWatch started (or `read` began).
+        case start
+        /// The log was reopened after a rotation (SIGHUP).
+        case reopen
+    }
+
+    /// Where the chain's position came from.
+    public enum ChainOrigin: String, Sendable {
+        /// Nothing came before: the chain starts here.
+        case genesis
+        /// The last record already in this log.
+        case log
+        /// The chain head kept in the state directory (the log was new or empty, after a rotation).
+        case head
+        /// The records before, in this run (a reopen).
+        case run
+    }
+
+    public var reason: Reason
+    /// The log's file name (`null` for standard output).
+    public var file: String?
+    /// Whether the file already held records.
+    public var appended: Bool
+    public var chainFrom: ChainOrigin
+    /// A torn last line cut from the log at start: its length and SHA-256.
+    public var recovered: (bytes: Int, sha256: String)?
+    /// Records the chain head names that the log does not hold (it was cut while PeerWatch was
+    /// stopped): the chain goes on after them and `verify` reports the gap.
+    public var missing: ClosedRange<UInt64>?
+    /// PeerWatch's version and process id.
+    public var version: String
+    public var processID: Int32
+
+    public init(reason: Reason, file: String?, appended: Bool, chainFrom: ChainOrigin, version: String, processID: Int32) {
+        self.reason = reason
+        self.file = file
+        self.appended = appended
+        self.chainFrom = chainFrom
+        self.version = version
+        self.processID = processID
+    }
+
+    public static func == (lhs: LogOpening, rhs: LogOpening) -> Bool {
+        lhs.reason == rhs.reason && lhs.file == rhs.file && lhs.appended == rhs.appended && lhs.chainFrom == rhs.chainFrom
+            && lhs.recovered?.bytes == rhs.recovered?.bytes && lhs.recovered?.sha256 == rhs.recovered?.sha256 && lhs.missing == rhs.missing
+            && lhs.version == rhs.version && lhs.processID == rhs.processID
+    }
+}
+
+/// Why a log was closed (`log.reason` of a `log_close` record).
+public enum LogClosing: String, Sendable {
+    /// PeerWatch stopped (or `read` finished).
+    case shutdown
+    /// The log was rotated: the records go on in the new file.
+    case rotation
+}
+
 /// Turns detection events into JSON lines in the EVE style, each one chained to the one before.
 ///
-/// A record ends with `"chain":{"seq":N,"prev":"P","hash":"H"}` where H is the SHA-256 (hex) of
-/// the line's bytes up to and not including `,"hash":`. Removing, reordering or editing a record
-/// therefore breaks either its own hash or the next record's `prev`.
+/// A record ends with `"chain":{"seq":N,"prev":"P","hash":"H"}}` and nothing after it, where H
+/// is the SHA-256 (hex) of the whole line with H's 64 digits left out (`ChainedRecord`).
+/// Removing, reordering or editing any byte of a record therefore breaks either its own hash or
+/// the next record's `prev`.
 public struct AlertEncoder: Sendable {
-    /// The schema version of the records (`schema_version`).
-    public static let schemaVersion = 1
+    /// The schema version of the records (`schema_version`). Version 2: the chain hash covers
+    /// every byte of the line, and logs open and close with `log_open` and `log_close` records.
+    public static let schemaVersion = 2
 
     public let sensor: SensorIdentity
     /// Where the chain stands.
@@ -79,16 +141,85 @@ public struct AlertEncoder: Sendable {
         return sealChain()
     }
 
-    /// Closes the record with its `chain` object (sequence, previous hash, and the SHA-256 of
-    /// the bytes so far), advances the chain, and returns the line.
+    /// A `dropped` record: `count` records could not be written (the log could not take them, or
+    /// the output queue was full) and are lost; their capture times ran from `first` to `last`.
+    public mutating func encodeDropped(count: Int, first: Timestamp?, last: Timestamp?, reason: String, at time: Timestamp) -> [UInt8] {
+        builder.reset()
+        builder.beginObject()
+        builder.field("timestamp", time.iso8601)
+        builder.field("event_type", "dropped")
+        builder.field("schema_version", Self.schemaVersion)
+        builder.field("sensor", sensor.name)
+        builder.field("interface", sensor.interface)
+        builder.beginObject("dropped")
+        builder.field("count", count)
+        builder.field("first", first?.iso8601)
+        builder.field("last", last?.iso8601)
+        builder.field("reason", reason)
+        builder.endObject()
+        return sealChain()
+    }
+
+    /// A `log_open` record: the first record a log gets each time PeerWatch opens it. Its chain
+    /// `prev` is the last record before it, in this file or an earlier one.
+    public mutating func encodeLogOpen(_ opening: LogOpening, at time: Timestamp) -> [UInt8] {
+        builder.reset()
+        builder.beginObject()
+        builder.field("timestamp", time.iso8601)
+        builder.field("event_type", "log_open")
+        builder.field("schema_version", Self.schemaVersion)
+        builder.field("sensor", sensor.name)
+        builder.field("interface", sensor.interface)
+        builder.beginObject("log")
+        builder.field("reason", opening.reason.rawValue)
+        builder.field("file", opening.file)
+        builder.field("appended", opening.appended)
+        builder.field("chain_from", opening.chainFrom.rawValue)
+        if let recovered = opening.recovered {
+            builder.beginObject("recovered")
+            builder.field("bytes_cut", recovered.bytes)
+            builder.field("sha256", recovered.sha256)
+            builder.endObject()
+        }
+        if let missing = opening.missing {
+            builder.beginObject("missing")
+            builder.field("first_seq", missing.lowerBound)
+            builder.field("last_seq", missing.upperBound)
+            builder.endObject()
+        }
+        builder.field("version", opening.version)
+        builder.field("pid", opening.processID)
+        builder.endObject()
+        return sealChain()
+    }
+
+    /// A `log_close` record: the last record PeerWatch writes to a log before it stops or moves
+    /// on to a rotated file; `records` counts the records since the matching `log_open`.
+    public mutating func encodeLogClose(reason: LogClosing, records: Int, at time: Timestamp) -> [UInt8] {
+        builder.reset()
+        builder.beginObject()
+        builder.field("timestamp", time.iso8601)
+        builder.field("event_type", "log_close")
+        builder.field("schema_version", Self.schemaVersion)
+        builder.field("sensor", sensor.name)
+        builder.field("interface", sensor.interface)
+        builder.beginObject("log")
+        builder.field("reason", reason.rawValue)
+        builder.field("records", records)
+        builder.endObject()
+        return sealChain()
+    }
+
+    /// Closes the record with its `chain` object (sequence, previous hash, and the hash of the
+    /// whole line but its own digits), advances the chain, and returns the line.
     private mutating func sealChain() -> [UInt8] {
         builder.beginObject("chain")
         builder.field("seq", chain.nextSequence)
         builder.field("prev", chain.previousHash)
-        let hash = Hex.encode(Array(SHA256.hash(data: builder.bytes)))
-        builder.field("hash", hash)
-        builder.endObject()
-        builder.endObject()
+        builder.appendRaw(#","hash":""#)
+        let hash = ChainedRecord.hash(prefix: builder.bytes)
+        builder.appendRaw(hash)
+        builder.appendRaw(#""}}"#)
         chain = ChainState(nextSequence: chain.nextSequence + 1, previousHash: hash)
         return builder.bytes + [0x0A]
     }

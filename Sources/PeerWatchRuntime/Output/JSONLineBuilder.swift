@@ -62,6 +62,12 @@ struct JSONLineBuilder: Sendable {
         needsComma = true
     }
 
+    mutating func field(_ key: String, _ value: Bool) {
+        self.key(key)
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+        needsComma = true
+    }
+
     mutating func null(_ key: String) {
         self.key(key)
         bytes.append(contentsOf: "null".utf8)

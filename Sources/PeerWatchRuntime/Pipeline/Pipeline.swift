@@ -13,19 +13,23 @@ public struct PipelineOptions: Sendable {
     public var sensorName: String
     /// The alert log, or `nil`.
     public var logPath: String?
+    /// Where the alert chain's head is kept (`chain-head.json`), or `nil`.
+    public var stateDirectory: String?
     /// Whether records also go to standard output.
     public var writeToStandardOutput = false
     /// How often a live capture logs its counters, in seconds.
-    public var statisticsInterval: TimeInterval = 60
+    public var statisticsInterval: Duration = .seconds(60)
     /// Where counters are published (about once a second), if anywhere.
     public var metrics: PeerWatchMetrics?
     /// The alert socket records also go to, if any.
     public var socket: AlertSocket?
     /// The global guard on alert volume, or `nil` for none (offline reading keeps everything).
     public var volumeLimit: AlertOutput.VolumeLimit?
-    /// Called from the capture thread on every read timeout and every 1,024 packets: proof of
-    /// life for a watchdog.
+    /// Called from the capture thread by its housekeeping, about once a second whether or not
+    /// packets arrive: proof of life for a watchdog.
     public var heartbeat: (@Sendable () -> Void)?
+    /// The clocks housekeeping and output read.
+    public var clock: SensorClock = .system
 
     public init(source: PacketSource, sensorName: String) {
         self.source = source
@@ -41,13 +45,20 @@ public struct PipelineReport: Sendable {
     public var capture: CaptureStatistics?
     /// Records written.
     public var recordsWritten: Int
-    /// Records dropped because output could not keep up.
+    /// Records lost (output could not keep up, or the log could not take them).
     public var recordsDropped: Int
+    /// Whether the input was read to its end or a stop cut it short.
+    public var end: CaptureEnd
 }
 
 /// Capture → detection → output. The capture thread decodes and detects inline, straight from
 /// libpcap's buffer (no packet copy), and hands events to the output thread. Offline `read`
 /// and live `run` use the same path.
+///
+/// Housekeeping runs on the capture thread about once a second whether or not packets arrive
+/// (the capture loop wakes at least every 200 ms): idle flows expire on the wall clock, metrics
+/// are published, the watchdog is fed, the statistics line is logged and the interface's link
+/// state is watched.
 public final class Pipeline {
     private let options: PipelineOptions
     private let logger: Logger
@@ -87,42 +98,60 @@ public final class Pipeline {
     public func run(stop: StopSignal, onCaptureOpen: @escaping () -> Void = {}) throws(CaptureError) -> PipelineReport {
         if case .files(let paths) = options.source { try CaptureLoop.validate(files: paths) }
         let isLive: Bool
-        if case .live = options.source { isLive = true } else { isLive = false }
+        var link: InterfaceLinkWatcher?
+        if case .live(let live) = options.source {
+            isLive = true
+            link = InterfaceLinkWatcher(interface: live.interface)
+        } else {
+            isLive = false
+        }
         let output = try AlertOutput(
             sensor: SensorIdentity(name: options.sensorName, interface: options.source.interfaceName),
-            logPath: options.logPath, writeToStandardOutput: options.writeToStandardOutput,
-            policy: isLive ? .dropWhenFull : .waitWhenFull, metrics: options.metrics, socket: options.socket, limit: options.volumeLimit, logger: logger
+            log: AlertOutput.LogSettings(path: options.logPath, stateDirectory: options.stateDirectory),
+            writeToStandardOutput: options.writeToStandardOutput, policy: isLive ? .dropWhenFull : .waitWhenFull,
+            metrics: options.metrics, socket: options.socket, limit: options.volumeLimit, clock: options.clock, logger: logger
         )
         logHandle.output.withLock { $0 = output }
         defer { logHandle.output.withLock { $0 = nil } }
         var loop = CaptureLoop(source: options.source, stop: stop)
         var events: [DetectionEvent] = []
         events.reserveCapacity(64)
-        var lastStatistics = Date()
-        var lastMetrics = Date.distantPast
-        var packetsSinceClockCheck = 0
+        let clock = options.clock
+        var lastHousekeeping = Duration.zero
+        var lastStatistics = clock.monotonic()
         var opened = false
         var captureFailure: CaptureError?
+        var end = CaptureEnd.stopped
+        /// Once a second, packets or not.
+        func housekeeping() {
+            let now = clock.monotonic()
+            guard now - lastHousekeeping >= .seconds(1) else { return }
+            lastHousekeeping = now
+            if isLive {
+                // A quiet link: let wall-clock time expire idle flows.
+                engine.advanceClock(to: clock.wall(), events: &events)
+                if !events.isEmpty {
+                    output.submit(events)
+                    events.removeAll(keepingCapacity: true)
+                }
+            }
+            publishMetrics()
+            options.heartbeat?()
+            if isLive, now - lastStatistics >= options.statisticsInterval {
+                lastStatistics = now
+                logStatistics(output: output)
+            }
+            link?.check(logger: logger, metrics: options.metrics)
+        }
         do {
-            try loop.run(onOpen: { [logger, options] linkName in
+            end = try loop.run(onOpen: { [logger, options] linkName in
                 if !opened {
                     opened = true
                     logger.info("capture started", metadata: ["capture.source": "\(Self.describe(options.source))", "capture.link": "\(linkName)"])
                     onCaptureOpen()
                 }
-            }, onIdle: {
-                // No packet for a while: let wall-clock time expire idle flows.
-                self.engine.advanceClock(to: Self.now(), events: &events)
-                if !events.isEmpty {
-                    output.submit(events)
-                    events.removeAll(keepingCapacity: true)
-                }
-                self.publishMetricsIfDue(&lastMetrics, output: output)
-                options.heartbeat?()
-                if isLive, Date().timeIntervalSince(lastStatistics) >= options.statisticsInterval {
-                    lastStatistics = Date()
-                    self.logStatistics(output: output)
-                }
+            }, onTick: {
+                housekeeping()
             }, onStatistics: { [options] statistics in
                 options.metrics?.update(statistics)
             }, onLost: { [logger, options] error, retry in
@@ -133,12 +162,6 @@ public final class Pipeline {
             }, onRestored: { [logger, options] in
                 logger.notice("capture restored", metadata: ["capture.source": "\(Self.describe(options.source))"])
             }, consume: { bytes, wireLength, timestamp, link in
-                packetsSinceClockCheck &+= 1
-                if packetsSinceClockCheck >= 1_024 {
-                    packetsSinceClockCheck = 0
-                    self.publishMetricsIfDue(&lastMetrics, output: output)
-                    options.heartbeat?()
-                }
                 self.refreshWatchList()
                 self.engine.process(frame: bytes, wireLength: wireLength, timestamp: timestamp, link: link, events: &events)
                 if !events.isEmpty {
@@ -151,42 +174,38 @@ public final class Pipeline {
         }
         engine.finish(events: &events)
         output.submit(events)
-        try output.close()
+        let closeFailure: CaptureError?
+        do {
+            try output.close()
+            closeFailure = nil
+        } catch {
+            closeFailure = error
+        }
         options.metrics?.update(engine.counters, activeFlows: engine.flowCount)
         if let capture = loop.finalStatistics { options.metrics?.update(capture) }
-        options.metrics?.update(recordsDropped: output.droppedCount)
+        options.metrics?.update(output: output.tally)
         if let captureFailure { throw captureFailure }
-        let report = PipelineReport(
+        if let closeFailure { throw closeFailure }
+        return PipelineReport(
             counters: engine.counters, capture: loop.finalStatistics,
-            recordsWritten: output.writtenCount, recordsDropped: output.droppedCount
+            recordsWritten: output.writtenCount, recordsDropped: output.droppedCount, end: end
         )
-        return report
     }
 
-    /// Publishes the counters if a second has passed since the last time.
-    private func publishMetricsIfDue(_ last: inout Date, output: AlertOutput) {
+    private func publishMetrics() {
         guard let metrics = options.metrics else { return }
-        let now = Date()
-        guard now.timeIntervalSince(last) >= 1 else { return }
-        last = now
         metrics.update(engine.counters, activeFlows: engine.flowCount)
-        metrics.update(recordsDropped: output.droppedCount)
         if let socket = options.socket { metrics.update(socketReaders: socket.readerCount, socketDropped: socket.droppedLines) }
     }
 
     private func logStatistics(output: AlertOutput) {
         let c = engine.counters
+        let tally = output.tally
         logger.info("statistics", metadata: [
             "packets": "\(c.packets)", "bytes": "\(c.bytes)", "flows.active": "\(engine.flowCount)",
             "flows.p2p": "\(c.p2pFlows.reduce(0, +))", "alerts": "\(c.matches)",
-            "alerts.dropped": "\(output.droppedCount)",
+            "records.written": "\(tally.written)", "records.dropped": "\(tally.dropped)", "records.pending": "\(tally.pending)",
         ])
-    }
-
-    static func now() -> Timestamp {
-        var time = timespec()
-        clock_gettime(CLOCK_REALTIME, &time)
-        return Timestamp(seconds: Int64(time.tv_sec), microseconds: Int64(time.tv_nsec / 1_000))
     }
 
     static func describe(_ source: PacketSource) -> String {

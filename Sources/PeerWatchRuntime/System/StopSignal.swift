@@ -2,10 +2,10 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// A request to stop, set from a signal handler queue or another thread, read on the packet path.
+/// A request to stop, set from a signal handler queue or another thread, read on the capture thread.
 public final class StopSignal: Sendable {
     private let requested = Atomic<Bool>(false)
-    private let wakers = Mutex<(next: Int, all: [Int: @Sendable () -> Void])>((0, [:]))
+    private let signalNumber = Atomic<Int32>(0)
     // Signal sources must stay alive as long as the handlers are wanted.
     nonisolated(unsafe) private var sources: [DispatchSourceSignal] = []
     private let installLock = Mutex(())
@@ -15,28 +15,12 @@ public final class StopSignal: Sendable {
     /// Whether a stop was requested.
     public var isRequested: Bool { requested.load(ordering: .relaxed) }
 
-    /// Requests a stop and wakes anything blocked waiting for packets.
+    /// The signal that requested the stop (0: none, or a request from code).
+    public var requestingSignal: Int32 { signalNumber.load(ordering: .relaxed) }
+
+    /// Requests a stop; the capture loop sees it within its wait of at most 200 ms.
     public func request() {
         requested.store(true, ordering: .relaxed)
-        wakers.withLock { state in
-            for waker in state.all.values { waker() }
-        }
-    }
-
-    /// Registers `waker`, called when a stop is requested; returns a token for `removeWaker`.
-    func addWaker(_ waker: @escaping @Sendable () -> Void) -> Int {
-        let token = wakers.withLock { state -> Int in
-            state.next += 1
-            state.all[state.next] = waker
-            return state.next
-        }
-        if isRequested { waker() }
-        return token
-    }
-
-    /// Unregisters a waker; once this returns it is never called again.
-    func removeWaker(_ token: Int) {
-        _ = wakers.withLock { $0.all.removeValue(forKey: token) }
     }
 
     /// Turns SIGINT and SIGTERM into a stop request (the default action, dying mid-write, is
@@ -50,7 +34,10 @@ public final class StopSignal: Sendable {
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
             source.setEventHandler { [self] in
                 onSignal(number)
-                if stops { self.request() }
+                if stops {
+                    self.signalNumber.store(number, ordering: .relaxed)
+                    self.request()
+                }
             }
             source.resume()
             installed.append(source)
