@@ -1,6 +1,7 @@
 import Foundation
 import PeerWatchCore
 import PeerWatchTestSupport
+@testable import PeerWatchRuntime
 
 /// A temporary directory for one test, removed when the value goes away.
 final class TemporaryDirectory {
@@ -40,3 +41,33 @@ func bittorrentFrames(infoHash: [UInt8], clientPort: UInt16 = 51_413, link: Link
 
 let listedHash: [UInt8] = Hex.decode("dcfcdccfb9e670ccc3dd40c78c161f2bea243126") ?? []
 let listedLine = "btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126 series 17\n"
+
+/// The `match` event of one handshake with the listed infohash, for output tests.
+func listedMatchEvent(in directory: TemporaryDirectory) throws -> DetectionEvent {
+    let capture = try directory.write("listed.pcap", PcapFileWriter.pcap(bittorrentFrames(infoHash: listedHash)))
+    let snapshot = try WatchListLoader.load(paths: [try directory.write("listed.txt", text: listedLine)])
+    let events = try OfflineAnalysis.run(paths: [capture], watchList: snapshot).events
+    guard let match = events.first(where: { if case .match = $0 { true } else { false } }) else {
+        throw TestFailure("no match in the listed capture")
+    }
+    return match
+}
+
+/// A test's own failure, with a message.
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The lines of a file, without their newlines.
+func fileLines(_ path: String) throws -> [[UInt8]] {
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map { Array($0) }
+    if lines.last?.isEmpty == true { lines.removeLast() }
+    return lines
+}
+
+/// Writes `lines`, each with its newline.
+func writeLines(_ lines: [[UInt8]], to path: String) throws {
+    try Data(lines.flatMap { $0 + [0x0A] }).write(to: URL(fileURLWithPath: path))
+}

@@ -96,6 +96,7 @@ public final class AlertOutput: Sendable {
     private let socket: AlertSocket?
     private let limit: VolumeLimit?
     private let clock: SensorClock
+    private let pendingLimit: Int
 
     /// Opens the log (cutting a torn last line), decides where the chain goes on from, and
     /// starts the output thread.
@@ -103,8 +104,9 @@ public final class AlertOutput: Sendable {
     public init(
         sensor: SensorIdentity, log: LogSettings, writeToStandardOutput: Bool, policy: Policy, metrics: PeerWatchMetrics? = nil,
         socket: AlertSocket? = nil, limit: VolumeLimit? = nil, clock: SensorClock = .system, version: String = PeerWatchVersion.current,
-        logger: Logger
+        maxPending: Int = AlertOutput.maxPending, logger: Logger
     ) throws(CaptureError) {
+        pendingLimit = max(2, maxPending)
         self.policy = policy
         self.logger = logger
         self.metrics = metrics
@@ -243,35 +245,41 @@ public final class AlertOutput: Sendable {
             return true
         }
         func queue(_ item: Item) {
-            guard pending.count < Self.maxPending else {
+            guard pending.count < pendingLimit else {
                 let time = item.time
                 lost.count += 1
                 if lost.first == nil { lost.first = time }
                 if let time { lost.last = time }
-                lost.reason = "the log could not take records for too long; \(Self.maxPending) were kept waiting"
+                lost.reason = "the log could not take records for too long; \(pendingLimit) were kept waiting"
                 state.withLock { $0.tally.dropped += 1 }
                 return
             }
             pending.append(item)
         }
         /// Writes pending records in order until one fails; returns whether all went out.
-        func flush() -> Bool {
-            if lost.count > 0 {
-                let now = clock.wall()
-                guard writer.write({ $0.encodeDropped(count: lost.count, first: lost.first, last: lost.last, reason: lost.reason, at: now) }) else {
-                    return noteFailure()
-                }
-                logger.warning("records lost and reported in a dropped record", metadata: ["records.dropped": "\(lost.count)", "reason": "\(lost.reason)"])
-                lost = (0, nil, nil, "")
-                segmentRecords += 1
+        /// Reports lost records in a `dropped` record (after the log's log_open, if that is
+        /// still to be written).
+        func writeDropped() -> Bool {
+            guard lost.count > 0 else { return true }
+            let now = clock.wall()
+            guard writer.write({ $0.encodeDropped(count: lost.count, first: lost.first, last: lost.last, reason: lost.reason, at: now) }) else {
+                return false
             }
+            logger.warning("records lost and reported in a dropped record", metadata: ["records.dropped": "\(lost.count)", "reason": "\(lost.reason)"])
+            lost = (0, nil, nil, "")
+            segmentRecords += 1
+            return true
+        }
+        func flush() -> Bool {
             var index = 0
             defer {
                 pending.removeFirst(index)
                 state.withLock { $0.tally.pending = pending.count }
             }
+            if pending.first.map({ if case .logOpen = $0 { false } else { true } }) ?? true, !writeDropped() { return noteFailure() }
             while index < pending.count {
                 let item = pending[index]
+                if index == 1, case .logOpen = pending[0], !writeDropped() { return noteFailure() }
                 let now = clock.wall()
                 let ok = writer.write { encoder in
                     switch item {
