@@ -24,6 +24,9 @@ struct DetectionOptions: ParsableArguments {
     @Option(name: .customLong("max-flows"), help: ArgumentHelp("The most flows tracked at once (default 262144).", valueName: "count"))
     var maxFlows: Int?
 
+    @Option(name: .customLong("flow-timeout"), help: ArgumentHelp("Idle seconds before a flow ends, as KIND=SECONDS for tcp (600), tcp_closed (30, after FIN or RST) or udp (120); repeat for several.", valueName: "kind=seconds"))
+    var flowTimeouts: [String] = []
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp("Diagnostics on standard error: trace, debug, info (the default), notice, warning, error, critical.", valueName: "level"))
     var logLevel: String?
 
@@ -33,6 +36,20 @@ struct DetectionOptions: ParsableArguments {
         }
         if let maxFlows, maxFlows <= 0 { throw ValidationError("--max-flows must be positive.") }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level \(logLevel): unknown level") }
+        _ = try Self.parseFlowTimeouts(flowTimeouts)
+    }
+
+    /// `KIND=SECONDS` pairs as a dictionary.
+    static func parseFlowTimeouts(_ pairs: [String]) throws -> [String: Int] {
+        var timeouts: [String: Int] = [:]
+        for pair in pairs {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, PeerWatchConfiguration.flowTimeoutKeys.contains(parts[0]), let seconds = Int(parts[1]), (1 ... 86_400).contains(seconds) else {
+                throw ValidationError("--flow-timeout \(pair): expected KIND=SECONDS with KIND one of \(PeerWatchConfiguration.flowTimeoutKeys.joined(separator: ", ")) and 1 to 86400 seconds")
+            }
+            timeouts[parts[0]] = seconds
+        }
+        return timeouts
     }
 
     /// These options over a configuration file's: a flag given wins, then the file, then the
@@ -45,6 +62,7 @@ struct DetectionOptions: ParsableArguments {
             homeNetworks: (homeNetworks.isEmpty ? file.homeNetworks ?? [] : homeNetworks).compactMap { IPNetwork($0) },
             sensorName: sensorName ?? file.sensor ?? ProcessInfo.processInfo.hostName,
             maxFlows: maxFlows ?? file.maxFlows ?? EngineConfiguration().maxFlows,
+            flowTimeouts: file.flowTimeouts.merging((try? Self.parseFlowTimeouts(flowTimeouts)) ?? [:]) { $1 },
             logLevel: Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
         )
     }
@@ -57,6 +75,7 @@ struct DetectionOptions: ParsableArguments {
         var homeNetworks: [IPNetwork]
         var sensorName: String
         var maxFlows: Int
+        var flowTimeouts: [String: Int]
         var logLevel: Logger.Level
 
         func makeLogger() -> Logger {
@@ -68,6 +87,9 @@ struct DetectionOptions: ParsableArguments {
         func engineConfiguration() -> EngineConfiguration {
             var configuration = EngineConfiguration()
             configuration.maxFlows = maxFlows
+            if let tcp = flowTimeouts["tcp"] { configuration.tcpIdleTimeout = Int64(tcp) }
+            if let closed = flowTimeouts["tcp_closed"] { configuration.tcpClosedTimeout = Int64(closed) }
+            if let udp = flowTimeouts["udp"] { configuration.udpIdleTimeout = Int64(udp) }
             configuration.homeNetworks = homeNetworks
             return configuration
         }

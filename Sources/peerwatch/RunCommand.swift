@@ -47,6 +47,12 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("socket-group"), help: ArgumentHelp("The group that may read alerts from the socket.", valueName: "group"))
     var socketGroup: String?
 
+    @Option(name: .customLong("stats-interval"), help: ArgumentHelp("Seconds between statistics lines in the log (default 60).", valueName: "seconds"))
+    var statisticsInterval: Int?
+
+    @Option(name: .customLong("socket-max-readers"), help: ArgumentHelp("Readers served at once on the alert socket; more are told so and closed (default 256).", valueName: "count"))
+    var socketMaxReaders: Int?
+
     @Option(name: .customLong("max-alerts-per-second"), help: ArgumentHelp("The guard on alert volume: records a second on average (bursts of 20 times more); the excess is counted and reported in 'suppressed' records. 0: no limit (default 1000).", valueName: "count"))
     var maxAlertsPerSecond: Int?
 
@@ -67,17 +73,13 @@ struct RunCommand: ParsableCommand {
                 throw ValidationError("Give --log FILE (or --socket PATH, or --stdout) so that alerts go somewhere.")
             }
         }
+        if let statisticsInterval, !(1 ... 86_400).contains(statisticsInterval) { throw ValidationError("--stats-interval must be between 1 and 86400 seconds.") }
+        if let socketMaxReaders, !(1 ... 100_000).contains(socketMaxReaders) { throw ValidationError("--socket-max-readers must be between 1 and 100000.") }
         if let snapshotLength, !(64 ... 262_144).contains(snapshotLength) { throw ValidationError("--snaplen must be between 64 and 262144.") }
         if let bufferMiB, !(1 ... 4_096).contains(bufferMiB) { throw ValidationError("--buffer-size must be between 1 and 4096 MiB.") }
         if let socketMode, mode_t(socketMode, radix: 8).map({ $0 > 0o777 }) ?? true {
             throw ValidationError("--socket-mode \(socketMode): expected an octal mode such as 0660")
         }
-    }
-
-    /// `HOST:PORT` split, or `nil`.
-    static func split(_ address: String) -> (String, UInt16)? {
-        guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else { return nil }
-        return (String(address[..<colon]), port)
     }
 
     func run() throws {
@@ -117,6 +119,7 @@ struct RunCommand: ParsableCommand {
         options.engine = settings.engineConfiguration()
         options.logPath = settings.logPath
         options.stateDirectory = stateDirectory
+        options.statisticsInterval = .seconds(statisticsInterval ?? file.statisticsInterval ?? 60)
         options.writeToStandardOutput = standardOutput
         if maxAlertsPerSecond > 0 {
             options.volumeLimit = AlertOutput.VolumeLimit(perSecond: maxAlertsPerSecond, burst: maxAlertsPerSecond * 20)
@@ -126,7 +129,7 @@ struct RunCommand: ParsableCommand {
         watchLists.onSnapshot { snapshot, generation in metrics.publish(snapshot, generation: generation) }
         var server: MetricsServer?
         if metricsAddress != "off" {
-            guard let (host, port) = Self.split(metricsAddress) else { throw ValidationError("--metrics \(metricsAddress): expected HOST:PORT or off") }
+            guard let (host, port) = MetricsServer.split(metricsAddress) else { throw ValidationError("--metrics \(metricsAddress): expected HOST:PORT or off") }
             do {
                 server = try MetricsServer(host: host, port: port, metrics: metrics, logger: logger)
                 logger.info("metrics served", metadata: ["metrics.address": "\(host):\(server?.port ?? port)"])
@@ -138,7 +141,8 @@ struct RunCommand: ParsableCommand {
         defer { server?.stop() }
         if let socketPath {
             do {
-                options.socket = try AlertSocket(path: socketPath, mode: mode_t(socketMode, radix: 8) ?? 0o660, group: socketGroup, logger: logger)
+                options.socket = try AlertSocket(path: socketPath, mode: mode_t(socketMode, radix: 8) ?? 0o660, group: socketGroup,
+                                                 maxReaders: socketMaxReaders ?? file.socketMaxReaders ?? AlertSocket.defaultMaxReaders, logger: logger)
                 logger.info("alert socket ready", metadata: ["socket.path": "\(socketPath)"])
             } catch {
                 FileHandle.standardError.write(Data("peerwatch: \(error.description)\n".utf8))

@@ -13,7 +13,7 @@ struct StatusCommand: ParsableCommand {
     var address: String = "127.0.0.1:9750"
 
     func run() throws {
-        guard let (host, port) = RunCommand.split(address) else { throw ValidationError("--metrics \(address): expected HOST:PORT") }
+        guard let (host, port) = MetricsServer.split(address) else { throw ValidationError("--metrics \(address): expected HOST:PORT") }
         guard let text = MetricsClient.metrics(host: host, port: port) else {
             FileHandle.standardError.write(Data("peerwatch: no metrics at \(address) (is peerwatch run serving --metrics there?)\n".utf8))
             throw ExitCode.failure

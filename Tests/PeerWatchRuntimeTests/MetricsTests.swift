@@ -22,6 +22,40 @@ import PeerWatchTestSupport
         return (metrics.exposition(), store)
     }
 
+    /// Fault 12: the endpoint served one client at a time with a 2 s timeout, so 20 idle local
+    /// connections made `peerwatch status` fail.
+    @Test func idleConnectionsDoNotBlockTheEndpoint() throws {
+        let metrics = PeerWatchMetrics()
+        let server = try MetricsServer(host: "127.0.0.1", port: 0, metrics: metrics, logger: Logger(label: "t"))
+        defer { server.stop() }
+        var idle: [Int32] = []
+        defer { for fd in idle { close(fd) } }
+        for _ in 0 ..< 20 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = server.port.bigEndian
+            inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+            let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            #expect(connected == 0)
+            // Half a request line, never finished.
+            _ = "GET /met".withCString { write(fd, $0, 8) }
+            idle.append(fd)
+        }
+        let text = try #require(MetricsClient.metrics(host: "127.0.0.1", port: server.port))
+        #expect(text.contains("peerwatch_packets_total 0"))
+    }
+
+    @Test func theEndpointAnswersOnIPv6LoopbackAndRefusesOtherMethods() throws {
+        let server = try MetricsServer(host: "::1", port: 0, metrics: PeerWatchMetrics(), logger: Logger(label: "t"))
+        defer { server.stop() }
+        #expect(MetricsClient.metrics(host: "::1", port: server.port)?.contains("peerwatch_packets_total 0") == true)
+        #expect(MetricsClient.get(host: "::1", port: server.port, path: "/")?.hasPrefix("HTTP/1.1 404 Not Found") == true)
+        #expect(MetricsServer.split("[::1]:9750")! == ("::1", 9750))
+        #expect(MetricsServer.split("127.0.0.1:9750")! == ("127.0.0.1", 9750))
+        #expect(MetricsServer.split(":9750") == nil)
+    }
+
     @Test func countersAlertsAndWatchListsAreExposed() throws {
         let (text, store) = try demoExposition()
         let lines = Set(text.split(separator: "\n").map(String.init))
@@ -36,7 +70,9 @@ import PeerWatchTestSupport
         #expect(lines.contains(#"peerwatch_watchlist_list_entries{list="demo",kind="btih"} 9.0"#))
         #expect(lines.contains(#"peerwatch_watchlist_list_entries{list="demo",kind="sha1"} 1.0"#))
         #expect(lines.contains("peerwatch_watchlist_entries_total 11.0"))
-        let sha = store.snapshot.sources[0].sha256
+        // sha256sum seeds/demo-watchlist.txt
+        let sha = "03829434df5398b9a1bdad1bde5efc736e37d36c764a65b774ad65265c6991e5"
+        #expect(store.snapshot.sources[0].sha256 == sha)
         #expect(lines.contains(#"peerwatch_watchlist_info{list="demo",format="native",sha256="\#(sha)",signer=""} 1.0"#))
         #expect(text.contains("# HELP peerwatch_packets_total Frames read from the capture."))
     }

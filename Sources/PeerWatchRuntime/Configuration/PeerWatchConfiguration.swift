@@ -25,9 +25,14 @@ public struct PeerWatchConfiguration: Sendable, Equatable {
     public var socketPath: String?
     public var socketMode: String?
     public var socketGroup: String?
+    public var socketMaxReaders: Int?
     public var stateDirectory: String?
     public var metrics: String?
     public var maxFlows: Int?
+    /// Idle seconds before flows expire, by kind (`flow_timeouts`: `tcp`, `tcp_closed`, `udp`).
+    public var flowTimeouts: [String: Int] = [:]
+    /// Seconds between statistics lines in the log (`stats_interval`).
+    public var statisticsInterval: Int?
     public var maxAlertsPerSecond: Int?
     public var logLevel: String?
     /// The user to become when started as root.
@@ -48,9 +53,11 @@ public struct PeerWatchConfiguration: Sendable, Equatable {
     }
 
     static let topKeys = ["sensor", "capture", "home_networks", "watchlists", "watchlist_keys", "log", "socket", "state_dir", "metrics",
-                          "max_flows", "max_alerts_per_second", "log_level", "user"]
+                          "max_flows", "flow_timeouts", "stats_interval", "max_alerts_per_second", "log_level", "user"]
+    /// The flow kinds whose idle timeouts can be set.
+    public static let flowTimeoutKeys = ["tcp", "tcp_closed", "udp"]
     static let captureKeys = ["interface", "bpf", "snaplen", "buffer_mib", "promiscuous"]
-    static let socketKeys = ["path", "mode", "group"]
+    static let socketKeys = ["path", "mode", "group", "max_readers"]
     static let watchListKeys = ["path", "name", "format"]
 
     /// Parses configuration text.
@@ -86,6 +93,12 @@ public struct PeerWatchConfiguration: Sendable, Equatable {
                 }
                 configuration.logLevel = level
             case "max_flows": configuration.maxFlows = try integer(value, name, in: 1 ... 100_000_000, file: file)
+            case "stats_interval": configuration.statisticsInterval = try integer(value, name, in: 1 ... 86_400, file: file)
+            case "flow_timeouts":
+                for (key, value) in try mapping(value, name, file: file) {
+                    let field = try keyName(key, allowed: flowTimeoutKeys, section: name, file: file)
+                    configuration.flowTimeouts[field] = try integer(value, "flow_timeouts.\(field)", in: 1 ... 86_400, file: file)
+                }
             case "max_alerts_per_second": configuration.maxAlertsPerSecond = try integer(value, name, in: 0 ... 10_000_000, file: file)
             case "home_networks":
                 let blocks = try strings(value, name, file: file)
@@ -117,6 +130,7 @@ public struct PeerWatchConfiguration: Sendable, Equatable {
                         let mode = try string(value, "socket.mode", file: file)
                         guard let parsed = mode_t(mode, radix: 8), parsed <= 0o777 else { throw bad(value, "socket.mode must be an octal mode such as \"0660\"", file: file) }
                         configuration.socketMode = mode
+                    case "max_readers": configuration.socketMaxReaders = try integer(value, "socket.max_readers", in: 1 ... 100_000, file: file)
                     default: configuration.socketGroup = try string(value, "socket.group", file: file)
                     }
                 }

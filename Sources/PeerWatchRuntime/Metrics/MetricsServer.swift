@@ -1,101 +1,121 @@
 import Foundation
 import Logging
-import Synchronization
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 
 /// Serves the metrics in Prometheus text format over HTTP on a local address: `GET /metrics`.
-/// One thread, one short request at a time; anything else is answered 404 or 405.
+///
+/// SwiftNIO's HTTP/1 server: any number of clients at once, each request read whole by NIO's
+/// parser, idle connections closed after `idleTimeout`; anything but GET is answered 405, any
+/// other path 404. IPv4 or IPv6 (`[::1]:9750`).
 public final class MetricsServer: Sendable {
     /// The port it listens on (useful when asked for port 0).
     public let port: UInt16
-    private let socket: Int32
-    private let stopped = Atomic<Bool>(false)
-    private let metrics: PeerWatchMetrics
-    private let logger: Logger
+    private let channel: any Channel
 
-    /// Listens on `host:port` (an IPv4 literal; `127.0.0.1` by default in the CLI).
+    /// Connections that send nothing for this long are closed.
+    public static let idleTimeout: TimeAmount = .seconds(30)
+
+    /// Listens on `host:port`.
     /// - Throws: `CaptureError` naming the address when it cannot listen.
-    public init(host: String, port: UInt16, metrics: PeerWatchMetrics, logger: Logger) throws(CaptureError) {
-        self.metrics = metrics
-        self.logger = logger
-        let fd = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw CaptureError("metrics: cannot create a socket: \(String(cString: strerror(errno)))") }
-        var yes: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
-            close(fd)
-            throw CaptureError("metrics: \(host) is not an IPv4 address")
+    public init(
+        host: String, port: UInt16, metrics: PeerWatchMetrics, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) throws(CaptureError) {
+        let bootstrap = ServerBootstrap(group: eventLoopGroup)
+            .serverChannelOption(.backlog, value: 128)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler()) }
+            }
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
+                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(metrics: metrics))
+                }
+            }
+        do {
+            channel = try bootstrap.bind(host: host, port: Int(port)).wait()
+        } catch {
+            throw CaptureError("metrics: cannot listen on \(host):\(port): \(error)")
         }
-        let bound = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(fd, 16) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw CaptureError("metrics: cannot listen on \(host):\(port): \(reason)")
-        }
-        var actual = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &actual) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        self.port = UInt16(bigEndian: actual.sin_port)
-        socket = fd
-        let thread = Thread { [self] in self.serve() }
-        thread.name = "peerwatch-metrics"
-        thread.start()
+        self.port = UInt16(clamping: channel.localAddress?.port ?? Int(port))
     }
 
     /// Stops serving.
     public func stop() {
-        stopped.store(true, ordering: .relaxed)
-        shutdown(socket, Int32(SHUT_RDWR))
-        close(socket)
+        try? channel.close().wait()
     }
 
-    private func serve() {
-        while !stopped.load(ordering: .relaxed) {
-            let client = accept(socket, nil, nil)
-            if client < 0 {
-                if errno == EINTR { continue }
-                return
+    /// Splits `HOST:PORT` or `[IPV6]:PORT`.
+    public static func split(_ address: String) -> (host: String, port: UInt16)? {
+        guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else { return nil }
+        var host = String(address[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        return (host, port)
+    }
+
+    /// Answers one request at a time per connection.
+    final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
+        // Used on its channel's event loop only.
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+        private let metrics: PeerWatchMetrics
+        private var head: HTTPRequestHead?
+
+        init(metrics: PeerWatchMetrics) { self.metrics = metrics }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head(let request): head = request
+            case .body: break
+            case .end:
+                guard let request = head else { return }
+                head = nil
+                respond(to: request, context: context)
             }
-            handle(client)
-            close(client)
         }
-    }
 
-    private func handle(_ client: Int32) {
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var request = [UInt8](repeating: 0, count: 4_096)
-        let count = read(client, &request, request.count)
-        guard count > 0 else { return }
-        let line = String(decoding: request[0 ..< count].prefix { $0 != 0x0D && $0 != 0x0A }, as: UTF8.self)
-        let parts = line.split(separator: " ")
-        let status: String
-        var body: String
-        var type = "text/plain; charset=utf-8"
-        if parts.count >= 2, parts[0] != "GET" {
-            status = "405 Method Not Allowed"
-            body = "only GET\n"
-        } else if parts.count >= 2, parts[1] == "/metrics" || parts[1].hasPrefix("/metrics?") {
-            status = "200 OK"
-            body = metrics.exposition()
-            type = "text/plain; version=0.0.4; charset=utf-8"
-        } else {
-            status = "404 Not Found"
-            body = "see /metrics\n"
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if event is IdleStateHandler.IdleStateEvent {
+                context.close(promise: nil)
+            } else {
+                context.fireUserInboundEventTriggered(event)
+            }
         }
-        let response = "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
-        let bytes = Array(response.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
-            if written <= 0 { return }
-            offset += written
+
+        private func respond(to request: HTTPRequestHead, context: ChannelHandlerContext) {
+            let status: HTTPResponseStatus
+            var type = "text/plain; charset=utf-8"
+            let body: String
+            let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+            if request.method != .GET && request.method != .HEAD {
+                status = .methodNotAllowed
+                body = "only GET\n"
+            } else if path == "/metrics" {
+                status = .ok
+                body = metrics.exposition()
+                type = "text/plain; version=0.0.4; charset=utf-8"
+            } else {
+                status = .notFound
+                body = "see /metrics\n"
+            }
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: type)
+            headers.add(name: "Content-Length", value: String(body.utf8.count))
+            let keepAlive = request.isKeepAlive
+            if !keepAlive { headers.add(name: "Connection", value: "close") }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+            if request.method != .HEAD {
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+            }
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+                if !keepAlive { channel.close(promise: nil) }
+            }
         }
     }
 }

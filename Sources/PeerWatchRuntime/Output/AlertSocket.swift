@@ -1,47 +1,55 @@
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// The alert socket: a Unix stream socket that sends every record, as a JSON line, to every
 /// connected reader.
 ///
-/// Each reader has its own bounded queue and writer thread. Publishing appends to the queues
-/// under a short lock and never waits: a reader that stalls loses lines once its queue is full,
-/// and when it catches up it is first sent `{"event_type":"dropped","count":N,...}`. Other
-/// readers, and capture, never notice.
+/// Readers live on one SwiftNIO event loop, with no thread of their own: a reader that goes
+/// away is closed and forgotten at once (its descriptor freed), however many come and go.
+/// Publishing hands the line to the event loop and never waits. Each reader has a bounded
+/// queue on top of the socket's buffer: a reader that stalls loses lines once it is full, and
+/// when it catches up it is first sent `{"event_type":"dropped","count":N,...}`. Other readers,
+/// and capture, never notice. Beyond `maxReaders` a reader is told so and closed. `accept`
+/// failures (out of descriptors) back off and retry; they never end the listener.
 public final class AlertSocket: Sendable {
-    /// Lines queued per reader: minutes of alerts at any realistic rate.
+    /// Lines queued per reader beyond what its socket buffer holds: minutes of alerts at any
+    /// realistic rate.
     public static let queueCapacity = 4_096
-
-    final class Reader: Sendable {
-        let descriptor: Int32
-        struct State {
-            var queue: [[UInt8]] = []
-            var dropped = 0
-            var closed = false
-            /// Set, under the lock, when the writer thread closes the descriptor: after that
-            /// its number may belong to another file and must not be shut down.
-            var descriptorClosed = false
-        }
-        let state = Mutex(State())
-        let ready = DispatchSemaphore(value: 0)
-        init(descriptor: Int32) { self.descriptor = descriptor }
-    }
+    /// Readers served at once by default; more are refused with a message.
+    public static let defaultMaxReaders = 256
 
     /// The socket's path.
     public let path: String
-    private let listener: Int32
-    private let readers = Mutex<[Reader]>([])
+    /// The most readers served at once.
+    public let maxReaders: Int
+    private let channel: any Channel
+    private let loop: any EventLoop
+    private let registry: Registry
     private let stopped = Atomic<Bool>(false)
-    private let totalDropped = Atomic<Int>(0)
     private let logger: Logger
 
-    /// Creates the socket at `path` with `mode` and, if given, `group`.
+    /// Creates the socket at `path` with `mode` and, if given, `group`, served on `group`'s loops.
     /// A socket file left by a crashed daemon is removed; a live one is refused.
     /// - Throws: `CaptureError` naming the path and what is wrong.
-    public init(path: String, mode: mode_t = 0o660, group: String? = nil, logger: Logger) throws(CaptureError) {
+    public init(
+        path: String, mode: mode_t = 0o660, group: String? = nil, maxReaders: Int = AlertSocket.defaultMaxReaders,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+    ) throws(CaptureError) {
         self.path = path
         self.logger = logger
+        // Readers may take at most half the descriptors the process may open, so that a crowd
+        // of them never starves the log, the capture or the state files.
+        var limit = rlimit()
+        let allowed = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.rlim_cur < rlim_t(Int32.max) ? max(8, Int(limit.rlim_cur) / 2) : Int.max
+        self.maxReaders = max(1, min(maxReaders, allowed))
+        if self.maxReaders < maxReaders {
+            logger.notice("alert socket readers capped at half the descriptor limit", metadata: [
+                "socket.max_readers": "\(self.maxReaders)", "limit.nofile": "\(limit.rlim_cur)",
+            ])
+        }
         var status = stat()
         if lstat(path, &status) == 0 {
             guard status.st_mode & S_IFMT == S_IFSOCK else { throw CaptureError("\(path): exists and is not a socket; refusing to replace it") }
@@ -49,144 +57,64 @@ public final class AlertSocket: Sendable {
             unlink(path)
             logger.notice("removed a stale alert socket", metadata: ["socket.path": "\(path)"])
         }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw CaptureError("\(path): cannot create a socket: \(String(cString: strerror(errno)))") }
-        guard var address = Self.address(path) else {
-            Foundation.close(fd)
-            throw CaptureError("\(path): path too long for a Unix socket")
+        var groupID: gid_t?
+        if let group {
+            guard let entry = getgrnam(group) else { throw CaptureError("\(path): no group named \(group)") }
+            groupID = entry.pointee.gr_gid
         }
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        guard bound == 0, listen(fd, 64) == 0 else {
-            let reason = String(cString: strerror(errno))
-            Foundation.close(fd)
-            throw CaptureError("\(path): cannot listen: \(reason)")
+        let loop = eventLoopGroup.next()
+        let registry = Registry(maxReaders: self.maxReaders, logger: logger)
+        self.loop = loop
+        self.registry = registry
+        let bootstrap = ServerBootstrap(group: loop)
+            .serverChannelOption(.backlog, value: 128)
+            .serverChannelInitializer { channel in
+                // EMFILE and friends: stop accepting for a second, then go on.
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler()) }
+            }
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try registry.admit(channel) }
+            }
+        do {
+            channel = try bootstrap.bind(unixDomainSocketPath: path).wait()
+        } catch {
+            throw CaptureError("\(path): cannot listen: \(error)")
         }
         guard chmod(path, mode) == 0 else {
-            Foundation.close(fd)
-            throw CaptureError("\(path): cannot set mode \(String(mode, radix: 8)): \(String(cString: strerror(errno)))")
+            let reason = String(cString: strerror(errno))
+            try? channel.close().wait()
+            throw CaptureError("\(path): cannot set mode \(String(mode, radix: 8)): \(reason)")
         }
-        if let group {
-            guard let entry = getgrnam(group) else {
-                Foundation.close(fd)
-                throw CaptureError("\(path): no group named \(group)")
-            }
-            guard chown(path, uid_t.max, entry.pointee.gr_gid) == 0 else {
-                Foundation.close(fd)
-                throw CaptureError("\(path): cannot give the socket to group \(group): \(String(cString: strerror(errno)))")
-            }
+        if let groupID, chown(path, uid_t.max, groupID) != 0 {
+            let reason = String(cString: strerror(errno))
+            try? channel.close().wait()
+            throw CaptureError("\(path): cannot give the socket to group \(group ?? ""): \(reason)")
         }
-        listener = fd
-        let thread = Thread { [self] in self.acceptLoop() }
-        thread.name = "peerwatch-socket"
-        thread.start()
     }
 
     /// How many readers are connected.
-    public var readerCount: Int { readers.withLock { $0.count } }
+    public var readerCount: Int { registry.count.load(ordering: .relaxed) }
 
     /// Lines all readers lost because they fell behind.
-    public var droppedLines: Int { totalDropped.load(ordering: .relaxed) }
+    public var droppedLines: Int { registry.dropped.load(ordering: .relaxed) }
+
+    /// Readers refused because `maxReaders` were connected.
+    public var refusedReaders: Int { registry.refused.load(ordering: .relaxed) }
 
     /// Queues one line (with its newline) for every reader; never blocks.
     public func publish(_ line: [UInt8]) {
-        let current = readers.withLock { $0 }
-        for reader in current {
-            let queued = reader.state.withLock { state -> Bool in
-                guard !state.closed else { return false }
-                if state.queue.count >= Self.queueCapacity {
-                    state.dropped += 1
-                    return false
-                }
-                state.queue.append(line)
-                return true
-            }
-            if queued { reader.ready.signal() } else { totalDropped.add(1, ordering: .relaxed) }
-        }
+        guard !stopped.load(ordering: .relaxed) else { return }
+        let registry = registry
+        loop.execute { registry.publish(line) }
     }
 
     /// Closes the socket and every reader, and removes the file.
     public func close() {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
-        shutdown(listener, Int32(SHUT_RDWR))
-        Foundation.close(listener)
+        try? channel.close().wait()
+        let registry = registry
+        try? loop.submit { registry.closeAll() }.wait()
         unlink(path)
-        for reader in readers.withLock({ $0 }) { finish(reader) }
-    }
-
-    private func acceptLoop() {
-        while !stopped.load(ordering: .relaxed) {
-            let client = accept(listener, nil, nil)
-            if client < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            let reader = Reader(descriptor: client)
-            // close() sets `stopped` before it takes the readers: a reader accepted meanwhile is
-            // either in its list or refused here, never left running.
-            let added = readers.withLock { readers -> Bool in
-                guard !stopped.load(ordering: .relaxed) else { return false }
-                readers.append(reader)
-                return true
-            }
-            guard added else {
-                Foundation.close(client)
-                return
-            }
-            logger.info("alert reader connected", metadata: ["socket.readers": "\(readerCount)"])
-            let thread = Thread { [self] in self.write(to: reader) }
-            thread.name = "peerwatch-socket-reader"
-            thread.start()
-        }
-    }
-
-    private func write(to reader: Reader) {
-        defer {
-            readers.withLock { $0.removeAll { $0 === reader } }
-            reader.state.withLock { state in
-                state.descriptorClosed = true
-                Foundation.close(reader.descriptor)
-            }
-            logger.info("alert reader left", metadata: ["socket.readers": "\(readerCount)"])
-        }
-        while true {
-            reader.ready.wait()
-            let (lines, dropped, closed) = reader.state.withLock { state -> ([[UInt8]], Int, Bool) in
-                let lines = state.queue
-                state.queue.removeAll(keepingCapacity: true)
-                let dropped = state.dropped
-                state.dropped = 0
-                return (lines, dropped, state.closed)
-            }
-            if closed { return }
-            if dropped > 0 {
-                let notice = "{\"event_type\":\"dropped\",\"count\":\(dropped),\"reason\":\"reader too slow; queue of \(Self.queueCapacity) full\"}\n"
-                guard send(Array(notice.utf8), on: reader.descriptor) else { return }
-            }
-            for line in lines {
-                guard send(line, on: reader.descriptor) else { return }
-            }
-        }
-    }
-
-    private func finish(_ reader: Reader) {
-        // Shut down (to wake a writer blocked on a stalled reader) only while the descriptor is
-        // still this reader's.
-        reader.state.withLock { state in
-            state.closed = true
-            if !state.descriptorClosed { shutdown(reader.descriptor, Int32(SHUT_RDWR)) }
-        }
-        reader.ready.signal()
-    }
-
-    private func send(_ bytes: [UInt8], on descriptor: Int32) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { Foundation.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if sent < 0, errno == EINTR { continue }
-            if sent <= 0 { return false }
-            offset += sent
-        }
-        return true
     }
 
     static func address(_ path: String) -> sockaddr_un? {
@@ -205,5 +133,123 @@ public final class AlertSocket: Sendable {
         guard fd >= 0 else { return false }
         defer { Foundation.close(fd) }
         return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } } == 0
+    }
+
+    /// The readers, touched only on the event loop (counters are atomics for other threads).
+    final class Registry: @unchecked Sendable {
+        // `readers` is read and written only on the socket's event loop.
+        private var readers: [ObjectIdentifier: ReaderHandler] = [:]
+        let count = Atomic<Int>(0)
+        let dropped = Atomic<Int>(0)
+        let refused = Atomic<Int>(0)
+        let maxReaders: Int
+        let logger: Logger
+
+        init(maxReaders: Int, logger: Logger) {
+            self.maxReaders = maxReaders
+            self.logger = logger
+        }
+
+        /// A new connection: served, or told the socket is full and closed.
+        func admit(_ channel: any Channel) throws {
+            guard readers.count < maxReaders else {
+                refused.add(1, ordering: .relaxed)
+                let notice = #"{"event_type":"refused","reason":"too many readers: \#(maxReaders) are connected"}"# + "\n"
+                channel.writeAndFlush(ByteBuffer(string: notice)).whenComplete { _ in channel.close(promise: nil) }
+                logger.warning("alert reader refused: too many readers", metadata: ["socket.readers": "\(readers.count)", "socket.max_readers": "\(maxReaders)"])
+                return
+            }
+            let handler = ReaderHandler(registry: self)
+            try channel.pipeline.syncOperations.addHandler(handler)
+            readers[ObjectIdentifier(handler)] = handler
+            count.store(readers.count, ordering: .relaxed)
+        }
+
+        func remove(_ handler: ReaderHandler) {
+            readers[ObjectIdentifier(handler)] = nil
+            count.store(readers.count, ordering: .relaxed)
+        }
+
+        func publish(_ line: [UInt8]) {
+            guard !readers.isEmpty else { return }
+            let buffer = ByteBuffer(bytes: line)
+            for reader in readers.values { reader.enqueue(buffer) }
+        }
+
+        func closeAll() {
+            for reader in readers.values { reader.close() }
+            readers.removeAll()
+            count.store(0, ordering: .relaxed)
+        }
+    }
+
+    /// One reader: writes while its socket takes bytes, queues a bounded number of lines while
+    /// it does not, and counts what it had to drop.
+    final class ReaderHandler: ChannelInboundHandler, @unchecked Sendable {
+        // Every member is used on the reader's event loop only.
+        typealias InboundIn = ByteBuffer
+        private weak var registry: Registry?
+        private var context: ChannelHandlerContext?
+        private var queue: CircularBuffer<ByteBuffer> = CircularBuffer(initialCapacity: 16)
+        private var droppedHere = 0
+
+        init(registry: Registry) { self.registry = registry }
+
+        func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            registry?.remove(self)
+            queue.removeAll()
+            self.context = nil
+            context.fireChannelInactive()
+        }
+
+        /// Readers send nothing that matters; whatever comes is discarded.
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            context.close(promise: nil)
+        }
+
+        func channelWritabilityChanged(context: ChannelHandlerContext) {
+            if context.channel.isWritable { drain() }
+            context.fireChannelWritabilityChanged()
+        }
+
+        func enqueue(_ line: ByteBuffer) {
+            guard let context else { return }
+            if queue.isEmpty, droppedHere == 0, context.channel.isWritable {
+                context.writeAndFlush(NIOAny(line), promise: nil)
+                return
+            }
+            if queue.count >= AlertSocket.queueCapacity {
+                droppedHere += 1
+                registry?.dropped.add(1, ordering: .relaxed)
+            } else {
+                queue.append(line)
+            }
+            drain()
+        }
+
+        /// Writes the dropped notice, then queued lines, while the socket takes them.
+        private func drain() {
+            guard let context else { return }
+            var wrote = false
+            if droppedHere > 0, context.channel.isWritable {
+                let notice = #"{"event_type":"dropped","count":\#(droppedHere),"reason":"reader too slow; queue of \#(AlertSocket.queueCapacity) full"}"# + "\n"
+                context.write(NIOAny(ByteBuffer(string: notice)), promise: nil)
+                droppedHere = 0
+                wrote = true
+            }
+            while context.channel.isWritable, let line = queue.popFirst() {
+                context.write(NIOAny(line), promise: nil)
+                wrote = true
+            }
+            if wrote { context.flush() }
+        }
+
+        func close() {
+            context?.close(promise: nil)
+        }
     }
 }

@@ -25,7 +25,7 @@ public struct PipelineOptions: Sendable {
     public var socket: AlertSocket?
     /// The global guard on alert volume, or `nil` for none (offline reading keeps everything).
     public var volumeLimit: AlertOutput.VolumeLimit?
-    /// Called from the capture thread by its housekeeping, about once a second whether or not
+    /// Called from the capture thread each time it wakes, at least every 200 ms whether or not
     /// packets arrive: proof of life for a watchdog.
     public var heartbeat: (@Sendable () -> Void)?
     /// The clocks housekeeping and output read.
@@ -136,7 +136,6 @@ public final class Pipeline {
                 }
             }
             publishMetrics()
-            options.heartbeat?()
             if isLive, now - lastStatistics >= options.statisticsInterval {
                 lastStatistics = now
                 logStatistics(output: output)
@@ -150,7 +149,9 @@ public final class Pipeline {
                     logger.info("capture started", metadata: ["capture.source": "\(Self.describe(options.source))", "capture.link": "\(linkName)"])
                     onCaptureOpen()
                 }
-            }, onTick: {
+            }, onTick: { [options] in
+                // Proof of life on every wake (at least every 200 ms), for the watchdog.
+                options.heartbeat?()
                 housekeeping()
             }, onStatistics: { [options] statistics in
                 options.metrics?.update(statistics)
