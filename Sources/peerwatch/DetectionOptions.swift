@@ -125,6 +125,8 @@ func logSummary(_ report: PipelineReport, logger: Logger) {
         "records.written": "\(report.recordsWritten)", "records.dropped": "\(report.recordsDropped)",
     ]
     if !skipped.isEmpty { metadata["packets.skipped"] = "\(skipped)" }
+    let anomalies = Anomaly.allCases.filter { c.anomalies($0) > 0 }.map { "\($0)=\(c.anomalies($0))" }.joined(separator: " ")
+    if !anomalies.isEmpty { metadata["anomalies"] = "\(anomalies)" }
     if let capture = report.capture {
         metadata["capture.received"] = "\(capture.received)"
         metadata["capture.dropped.kernel"] = "\(capture.droppedByKernel)"

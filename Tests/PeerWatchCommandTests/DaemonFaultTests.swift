@@ -130,3 +130,89 @@ struct DaemonFaultTests {
         #expect(try CommandRunner.peerwatch(["verify", log, log + ".1"]).status == 0)
     }
 }
+
+/// Fault 2: rotation with the shipped logrotate file (`create 0640 root root`) left the daemon,
+/// running as its own user, unable to open the new file: records went into the rotated one and
+/// the next start failed. Here real logrotate runs the shipped file twice over a running
+/// `peerwatch run --user peerwatch`, which then restarts.
+@Suite(.serialized, .enabled(if: NamespacePair.isAvailable && FileManager.default.isExecutableFile(atPath: "/usr/sbin/logrotate"),
+                             "needs root, namespaces and logrotate"))
+struct LogRotateTests {
+    static let infoHash = DaemonFaultTests.infoHash
+
+    /// The service user of systemd/peerwatch.sysusers.conf, made here if this machine lacks it.
+    static func serviceUser() throws -> passwd {
+        if let entry = getpwnam("peerwatch") { return entry.pointee }
+        let made = try CommandRunner.run("/usr/sbin/useradd", ["--system", "--no-create-home", "--home-dir", "/var/lib/peerwatch",
+                                                               "--shell", "/usr/sbin/nologin", "peerwatch"])
+        try #require(made.status == 0, "useradd: \(made.standardError)")
+        return try #require(getpwnam("peerwatch")).pointee
+    }
+
+    @Test func theShippedLogrotateFileRotatesUnderARunningDaemon() throws {
+        let user = try Self.serviceUser()
+        let namespace = try LoopbackNamespace(tag: "l")
+        let work = try scratchDirectory("logrotate")
+        defer { try? FileManager.default.removeItem(at: work) }
+        // The layout of systemd/peerwatch.tmpfiles.conf, under the scratch directory.
+        let logDirectory = work.appendingPathComponent("log").path
+        let stateDirectory = work.appendingPathComponent("state").path
+        for directory in [logDirectory, stateDirectory] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+            #expect(chown(directory, user.pw_uid, user.pw_gid) == 0)
+        }
+        let log = logDirectory + "/alerts.json"
+        let list = work.appendingPathComponent("list.txt").path
+        try "btih:\(Self.infoHash) rotation test\n".write(toFile: list, atomically: true, encoding: .utf8)
+        // The shipped file, with only the log's place and the way to reach the daemon changed
+        // (no systemd here: the daemon's pid instead of systemctl).
+        let pidFile = work.appendingPathComponent("peerwatch.pid").path
+        let shipped = try String(contentsOf: CommandRunner.packageRoot.appendingPathComponent("systemd/peerwatch.logrotate"), encoding: .utf8)
+        try #require(shipped.contains("/var/log/peerwatch/alerts.json {") && shipped.contains("systemctl kill --signal=HUP --kill-whom=main peerwatch.service"))
+        let configuration = shipped.replacingOccurrences(of: "/var/log/peerwatch/alerts.json {", with: "\(log) {")
+            .replacingOccurrences(of: "systemctl kill --signal=HUP --kill-whom=main peerwatch.service", with: "kill -HUP $(cat \(pidFile))")
+        let configurationPath = work.appendingPathComponent("peerwatch.logrotate").path
+        try configuration.write(toFile: configurationPath, atomically: true, encoding: .utf8)
+        chmod(configurationPath, 0o644)
+        let arguments = ["--interface", "lo", "--user", "peerwatch", "--watchlist", list, "--log", log, "--state-dir", stateDirectory, "--metrics", "off"]
+
+        var daemon = try Daemon(in: namespace, work: work, arguments: arguments)
+        try daemon.waitUntilCapturing()
+        try "\(daemon.pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        try namespace.exchangeHandshake(infoHash: Self.infoHash)
+        #expect(waitUntil(seconds: 10) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("\"event_type\":\"match\"") })
+
+        func rotate() throws {
+            let result = try CommandRunner.run("/usr/sbin/logrotate", ["-f", "-s", work.appendingPathComponent("logrotate.state").path, configurationPath])
+            #expect(result.status == 0, "logrotate: \(result.standardError)")
+        }
+        try rotate()
+        #expect(waitUntil(seconds: 10) { daemon.standardError.contains("alert log reopened") }, "\(daemon.standardError)")
+        #expect(!daemon.standardError.contains("reopen failed"), "\(daemon.standardError)")
+        var status = stat()
+        #expect(stat(log, &status) == 0)
+        #expect(status.st_uid == user.pw_uid && status.st_gid == user.pw_gid && status.st_mode & 0o777 == 0o640)
+        // The next alert goes to the new file, not the rotated one.
+        try namespace.exchangeHandshake(infoHash: Self.infoHash, port: 6882)
+        #expect(waitUntil(seconds: 10) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("\"event_type\":\"match\"") },
+                "no alert in the new log: \(daemon.standardError)")
+        Thread.sleep(forTimeInterval: 1.1)
+        try rotate()
+        #expect(waitUntil(seconds: 10) { daemon.standardError.components(separatedBy: "alert log reopened").count == 3 }, "\(daemon.standardError)")
+        daemon.stop()
+
+        // A restart opens the current file as the service user (it used to fail).
+        daemon = try Daemon(in: namespace, work: work, arguments: arguments)
+        try daemon.waitUntilCapturing()
+        daemon.stop()
+
+        let files = try FileManager.default.contentsOfDirectory(atPath: logDirectory).filter { $0.hasPrefix("alerts.json") }.sorted()
+        #expect(files.count == 3, "\(files)")
+        #expect(files.contains { $0.hasSuffix(".gz") }, "delaycompress compressed nothing: \(files)")
+        let verify = try CommandRunner.peerwatch(["verify"] + files.map { logDirectory + "/" + $0 })
+        #expect(verify.status == 0, "\(verify.standardOutput)")
+        // log_open, match, log_close | log_open, match, log_close | log_open, 2 flow_end,
+        // log_close, and the restart's log_open and log_close.
+        #expect(verify.standardOutput.hasSuffix("OK: the chain is whole: 12 records in 3 files\n"), "\(verify.standardOutput)")
+    }
+}

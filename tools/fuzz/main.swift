@@ -126,9 +126,12 @@ func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
             var scanner = HTTPResponseScanner()
             var request = HTTPRequestLineScanner()
             let size = 1 + Int(input.last ?? 0) % 200
+            let budget = 1 << 20
+            var left = budget
+            defer { precondition(left + scanner.bytesHeld == budget, "the body budget leaked") }
             for start in stride(from: 0, to: input.count, by: size) {
                 Array(input[start ..< min(input.count, start + size)]).withUnsafeBytes { raw in
-                    scanner.consume(.data(raw)) { finding in
+                    scanner.consume(.data(raw), budget: &left) { finding in
                         if case .torrentFile(let bytes) = finding { _ = TorrentInfo(torrentFile: bytes) }
                     }
                     request.consume(.data(raw)) { line in MagnetLink.scan(line) { _ in } }

@@ -12,14 +12,19 @@ public struct DetectionEngine {
     /// The watch list in force; replace it between packets to reload.
     public var watchList: WatchListSnapshot
     /// Aggregate counters.
-    public private(set) var counters = EngineCounters()
+    public var counters: EngineCounters {
+        var counters = tallies
+        counters.anomalies = shared.anomalies
+        return counters
+    }
+    private var tallies = EngineCounters()
 
     private var flows: FlowTable<FlowRecord>
     /// Observations of the packet at hand; reused, so it allocates only when a packet carries
     /// more identifiers than any before it.
     private var observations: [Observation] = []
-    /// Bytes the BEP 9 assemblies of all flows may still take.
-    private var metadataBudget: Int
+    /// The budgets all flows share, and the anomalies their decoders met.
+    private var shared: SharedBudgets
     /// Addresses seen in a matched flow, with how many likely-encrypted BitTorrent flows they
     /// had since. Only flagged addresses are counted: nothing is kept about anyone else.
     private var flaggedAddresses: [IPAddress: Int] = [:]
@@ -38,7 +43,7 @@ public struct DetectionEngine {
         self.watchList = watchList
         flows = FlowTable(capacity: configuration.maxFlows, placeholder: FlowRecord.placeholder)
         observations.reserveCapacity(128)
-        metadataBudget = configuration.maxMetadataBytesInFlight
+        shared = SharedBudgets(configuration: configuration)
     }
 
     /// How many flows are tracked now.
@@ -55,8 +60,8 @@ public struct DetectionEngine {
         frame: UnsafeRawBufferPointer, wireLength: Int, timestamp: Timestamp, link: LinkType,
         events: inout [DetectionEvent]
     ) {
-        counters.packets &+= 1
-        counters.bytes &+= wireLength
+        tallies.packets &+= 1
+        tallies.bytes &+= wireLength
         if timestamp > latest { latest = timestamp }
         if latest >= nextExpiry {
             expireIdleFlows(now: latest, events: &events)
@@ -66,11 +71,11 @@ public struct DetectionEngine {
         switch PacketDecoder.decode(frame, link: link) {
         case .success(let decoded): packet = decoded
         case .failure(let error):
-            counters.skipped[error.reason.rawValue] &+= 1
+            tallies.skipped[error.reason.rawValue] &+= 1
             return
         }
-        counters.decodedPackets &+= 1
-        if packet.isTruncated { counters.truncatedPackets &+= 1 }
+        tallies.decodedPackets &+= 1
+        if packet.isTruncated { tallies.truncatedPackets &+= 1 }
 
         let (key, senderIsLow) = FlowKey.of(packet)
         let slot = flows.slot(of: key) ?? createFlow(key, senderIsLow: senderIsLow, packet: packet, at: timestamp, events: &events)
@@ -90,23 +95,23 @@ public struct DetectionEngine {
             case .tcp:
                 if packet.tcpFlags.contains(.fin) || packet.tcpFlags.contains(.rst) { record.isClosing = true }
                 let gapsBefore = record.gaps
-                sign = record.feedTCP(direction, packet: packet, payload: payload, budget: &metadataBudget, into: &observations)
-                counters.reassemblyGaps &+= record.gaps - gapsBefore
+                sign = record.feedTCP(direction, packet: packet, payload: payload, budgets: &shared, into: &observations)
+                tallies.reassemblyGaps &+= record.gaps - gapsBefore
             case .udp:
-                sign = record.feedUDP(direction, packet: packet, payload: payload, budget: &metadataBudget, into: &observations)
+                sign = record.feedUDP(direction, packet: packet, payload: payload, budgets: &shared, into: &observations)
             }
             if let sign {
-                if record.recognize(sign) { counters.p2pFlows[Int(sign.rawValue)] &+= 1 }
+                if record.recognize(sign) { tallies.p2pFlows[Int(sign.rawValue)] &+= 1 }
                 record.phase = .p2p
             }
             if packet.transport == .tcp, record.decideEncrypted() {
-                counters.likelyEncryptedBitTorrentFlows &+= 1
+                tallies.likelyEncryptedBitTorrentFlows &+= 1
                 encryptedFlow = true
             }
             if record.phase == .probing, record.isDoneProbing {
                 record.phase = .uninteresting
                 record.releaseBuffers()
-                counters.flowsUninteresting &+= 1
+                tallies.flowsUninteresting &+= 1
             } else if record.phase == .p2p, record.transport == .tcp, record.isDoneProbing {
                 record.releaseBuffers()
             }
@@ -118,7 +123,7 @@ public struct DetectionEngine {
         }
         guard !observations.isEmpty else { return }
         for index in observations.indices {
-            counters.observations &+= 1
+            tallies.observations &+= 1
             observe(observations[index], slot: slot, flowID: flowID, key: key, packet: packet, direction: direction, at: timestamp, events: &events)
         }
     }
@@ -146,10 +151,10 @@ public struct DetectionEngine {
         _ key: FlowKey, senderIsLow: Bool, packet: DecodedPacket, at timestamp: Timestamp, events: inout [DetectionEvent]
     ) -> Int {
         if flows.isFull, let oldest = flows.oldestSlot, let (evictedKey, evicted) = flows.remove(oldest) {
-            counters.flowsEvicted &+= 1
+            tallies.flowsEvicted &+= 1
             end(evicted, key: evictedKey, reason: .evicted, events: &events)
         }
-        counters.flowsCreated &+= 1
+        tallies.flowsCreated &+= 1
         // A SYN-ACK without its SYN: the receiver opened the connection.
         let synAck = packet.transport == .tcp && packet.tcpFlags.contains(.syn) && packet.tcpFlags.contains(.ack)
         let initiatorIsLow = synAck ? !senderIsLow : senderIsLow
@@ -168,10 +173,10 @@ public struct DetectionEngine {
             return record.noteMatch(hit.entry.id, proto: observation.proto)
         } ?? false
         guard isFirst else {
-            counters.repeatSightings &+= 1
+            tallies.repeatSightings &+= 1
             return
         }
-        counters.matches &+= 1
+        tallies.matches &+= 1
         for address in [packet.source, packet.destination] where flaggedAddresses[address] == nil {
             if flaggedAddresses.count < Self.maxFlaggedAddresses { flaggedAddresses[address] = 0 }
         }
@@ -195,13 +200,14 @@ public struct DetectionEngine {
             expired.append((key, record))
         })
         for (key, record) in expired {
-            counters.flowsExpired &+= 1
+            tallies.flowsExpired &+= 1
             end(record, key: key, reason: .timeout, events: &events)
         }
     }
 
     private mutating func end(_ record: FlowRecord, key: FlowKey, reason: FlowEndReason, events: inout [DetectionEvent]) {
-        metadataBudget += record.bittorrent?.exchange.bytesHeld ?? 0
+        shared.metadataBytes += record.bittorrent?.exchange.bytesHeld ?? 0
+        shared.httpBodyBytes += record.httpBodyBytesHeld
         guard let matched = record.matched, !matched.isEmpty else { return }
         let pieces = record.pieceBytes
         let exchange = record.bittorrent?.exchange

@@ -11,6 +11,9 @@ public struct EngineConfiguration: Sendable {
     /// Bytes all BEP 9 metadata assemblies in progress may hold together, so that peers
     /// announcing huge dictionaries on many flows cannot exhaust memory.
     public var maxMetadataBytesInFlight = 64 * 1024 * 1024
+    /// Bytes all HTTP bodies being collected (.torrent files, up to 8 MiB each) may hold
+    /// together: 60 flows at 8 MiB each would otherwise take half a gigabyte.
+    public var maxHTTPBodyBytesInFlight = 64 * 1024 * 1024
     /// The subscriber address blocks, to tell which side of an alert is the subscriber.
     public var homeNetworks: [IPNetwork] = []
 

@@ -1,3 +1,23 @@
+/// Odd things decoders meet and go on past, counted by kind (as Suricata's decoder events and
+/// Zeek's weirds): never an error, never a record, only a number an operator can watch.
+public enum Anomaly: Int, CaseIterable, Sendable, CustomStringConvertible {
+    /// A UDP tracker scrape of more infohashes than BEP 15 allows (74); decoded anyway.
+    case udpScrapeOverLimit
+    /// A Local Service Discovery message longer than BEP 14 clients send (4,096 bytes); decoded anyway.
+    case lsdOverLength
+    /// An HTTP body (a .torrent) not collected because all flows' bodies together hold the budget.
+    case httpBodyOverBudget
+
+    /// The metrics label.
+    public var description: String {
+        switch self {
+        case .udpScrapeOverLimit: "udp_scrape_over_74_hashes"
+        case .lsdOverLength: "lsd_over_4096_bytes"
+        case .httpBodyOverBudget: "http_body_over_budget"
+        }
+    }
+}
+
 /// Aggregate counters of one engine. Non-matching flows leave nothing else behind.
 public struct EngineCounters: Sendable, Equatable {
     /// Frames handed to the engine.
@@ -31,8 +51,13 @@ public struct EngineCounters: Sendable, Equatable {
     /// TCP flows that opened like an MSE/PE negotiation with nothing readable: likely
     /// encrypted BitTorrent (never a match, only a count).
     public var likelyEncryptedBitTorrentFlows = 0
+    /// Anomalies met, by kind (indexed by `Anomaly.rawValue`).
+    public var anomalies = [Int](repeating: 0, count: Anomaly.allCases.count)
 
     public init() {}
+
+    /// Anomalies of `kind`.
+    public func anomalies(_ kind: Anomaly) -> Int { anomalies[kind.rawValue] }
 
     /// Frames skipped for `reason`.
     public func skipped(_ reason: PacketSkipReason) -> Int { skipped[reason.rawValue] }
@@ -57,5 +82,6 @@ public struct EngineCounters: Sendable, Equatable {
         repeatSightings += other.repeatSightings
         reassemblyGaps += other.reassemblyGaps
         likelyEncryptedBitTorrentFlows += other.likelyEncryptedBitTorrentFlows
+        for index in anomalies.indices { anomalies[index] += other.anomalies[index] }
     }
 }

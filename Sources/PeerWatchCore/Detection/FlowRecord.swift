@@ -29,7 +29,7 @@ struct FlowRecord {
         /// Reassembles one segment and runs the stream decoders over what comes out in order.
         mutating func feed(
             sequence: UInt32, flags: TCPFlags, payload: UnsafeRawBufferPointer, direction: FlowDirection,
-            session: inout BitTorrentSession?, budget: inout Int, into observations: inout [Observation]
+            session: inout BitTorrentSession?, budgets: inout SharedBudgets, into observations: inout [Observation]
         ) -> P2PProtocol? {
             if firstPayloadLength < 0, !payload.isEmpty {
                 firstPayloadLength = payload.count
@@ -45,11 +45,13 @@ struct FlowRecord {
             var sign: P2PProtocol?
             stream.receive(sequence: sequence, flags: flags, payload: payload) { chunk in
                 if !peerWire.isDone,
-                   peerWire.consume(chunk, direction: direction, proto: .bittorrent, session: &session, budget: &budget, observations: &observations) {
+                   peerWire.consume(chunk, direction: direction, proto: .bittorrent, session: &session, budget: &budgets.metadataBytes, observations: &observations) {
                     sign = .bittorrent
                 }
                 if !responseScanner.isFinished {
-                    responseScanner.consume(chunk) { finding in
+                    let overBefore = responseScanner.bodiesOverBudget
+                    defer { budgets.note(.httpBodyOverBudget, count: responseScanner.bodiesOverBudget - overBefore) }
+                    responseScanner.consume(chunk, budget: &budgets.httpBodyBytes) { finding in
                         switch finding {
                         case .torrentFile(let bytes):
                             guard let info = TorrentInfo(torrentFile: bytes) else { return }
@@ -180,26 +182,27 @@ struct FlowRecord {
     /// Feeds a TCP segment to its direction.
     /// - Returns: the P2P protocol the segment showed, if any.
     mutating func feedTCP(_ direction: FlowDirection, packet: DecodedPacket, payload: UnsafeRawBufferPointer,
-                          budget: inout Int, into observations: inout [Observation]) -> P2PProtocol? {
+                          budgets: inout SharedBudgets, into observations: inout [Observation]) -> P2PProtocol? {
         switch direction {
         case .toServer:
             toServer.feed(sequence: packet.sequenceNumber, flags: packet.tcpFlags, payload: payload, direction: direction,
-                          session: &bittorrent, budget: &budget, into: &observations)
+                          session: &bittorrent, budgets: &budgets, into: &observations)
         case .toClient:
             toClient.feed(sequence: packet.sequenceNumber, flags: packet.tcpFlags, payload: payload, direction: direction,
-                          session: &bittorrent, budget: &budget, into: &observations)
+                          session: &bittorrent, budgets: &budgets, into: &observations)
         }
     }
 
     /// Feeds one UDP datagram: DHT, LSD, uTP or a UDP tracker.
     /// - Returns: the P2P protocol the datagram showed, if any.
     mutating func feedUDP(_ direction: FlowDirection, packet: DecodedPacket, payload: UnsafeRawBufferPointer,
-                          budget: inout Int, into observations: inout [Observation]) -> P2PProtocol? {
+                          budgets: inout SharedBudgets, into observations: inout [Observation]) -> P2PProtocol? {
         if BitTorrent.DHT.recognize(payload), let message = try? BitTorrent.DHT.decode(payload) {
             handleDHT(message, into: &observations)
             return .bittorrentDHT
         }
         if packet.destinationPort == BitTorrent.LSD.port, BitTorrent.LSD.recognize(payload) {
+            if payload.count > BitTorrent.LSD.maxMessageLength { budgets.note(.lsdOverLength) }
             BitTorrent.LSD.decodeInfoHashes(payload) { id in
                 observations.append(Observation(proto: .bittorrentLSD, message: .lsd, role: .seeking, contentID: id))
             }
@@ -216,12 +219,12 @@ struct FlowRecord {
             case .toServer:
                 // In place (distinct stored properties of the box): no copy of the framer's buffer.
                 state.utpToServer.receive(header, payload: data) { chunk in
-                    if state.peerWireToServer.consume(chunk, direction: direction, proto: .utp, session: &session, budget: &budget,
+                    if state.peerWireToServer.consume(chunk, direction: direction, proto: .utp, session: &session, budget: &budgets.metadataBytes,
                                                       observations: &observations) { found = true }
                 }
             case .toClient:
                 state.utpToClient.receive(header, payload: data) { chunk in
-                    if state.peerWireToClient.consume(chunk, direction: direction, proto: .utp, session: &session, budget: &budget,
+                    if state.peerWireToClient.consume(chunk, direction: direction, proto: .utp, session: &session, budget: &budgets.metadataBytes,
                                                       observations: &observations) { found = true }
                 }
             }
@@ -242,6 +245,7 @@ struct FlowRecord {
                 observations.append(Observation(proto: .bittorrentTracker, message: .trackerAnnounce, role: .seeking, contentID: id))
             }
             if let request {
+                if request.exceedsLimit { budgets.note(.udpScrapeOverLimit) }
                 for index in before ..< observations.count {
                     observations[index].message = request.isScrape ? .trackerScrape : .trackerAnnounce
                     observations[index].role = request.role
@@ -273,6 +277,9 @@ struct FlowRecord {
         udp?.peerWireToServer.followToEnd()
         udp?.peerWireToClient.followToEnd()
     }
+
+    /// Bytes of the shared HTTP body budget this flow's scanners hold.
+    var httpBodyBytesHeld: Int { toServer.response.bytesHeld + toClient.response.bytesHeld }
 
     /// Payload bytes of `piece` messages, from the initiator and to it.
     var pieceBytes: (toServer: Int64, toClient: Int64) {

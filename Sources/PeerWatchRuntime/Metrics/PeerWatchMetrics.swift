@@ -31,6 +31,7 @@ public final class PeerWatchMetrics: Sendable {
     private let activeFlows, watchListEntries, watchListGeneration: Gauge
     private let skipped: [Counter]
     private let p2pFlows: [Counter]
+    private let anomalies: [Counter]
 
     public init() {
         let r = registry
@@ -64,6 +65,9 @@ public final class PeerWatchMetrics: Sendable {
         skipped = PacketSkipReason.allCases.map {
             Self.counter(r, "peerwatch_packets_skipped_total", labels: [("reason", $0.description)], "Frames not decoded, by reason.")
         }
+        anomalies = Anomaly.allCases.map {
+            Self.counter(r, "peerwatch_anomalies_total", labels: [("kind", $0.description)], "Odd messages decoders went on past, by kind.")
+        }
         p2pFlows = P2PProtocol.allCases.map {
             Self.counter(r, "peerwatch_p2p_flows_total", labels: [("protocol", $0.description)], "Flows recognised as P2P, by protocol.")
         }
@@ -85,6 +89,7 @@ public final class PeerWatchMetrics: Sendable {
             add(reassemblyGaps, counters.reassemblyGaps, last.reassemblyGaps)
             for index in skipped.indices { add(skipped[index], counters.skipped[index], last.skipped[index]) }
             for index in p2pFlows.indices { add(p2pFlows[index], counters.p2pFlows[index], last.p2pFlows[index]) }
+            for index in anomalies.indices { add(anomalies[index], counters.anomalies[index], last.anomalies[index]) }
             state.counters = counters
         }
         activeFlows.set(to: Double(flowCount))

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import PeerWatchTestSupport
 @testable import PeerWatchCore
@@ -79,7 +80,9 @@ import PeerWatchTestSupport
     func be64(_ v: UInt64) -> [UInt8] { (0 ..< 8).map { UInt8(truncatingIfNeeded: v >> (56 - 8 * UInt64($0))) } }
     func be32(_ v: UInt32) -> [UInt8] { (0 ..< 4).map { UInt8(truncatingIfNeeded: v >> (24 - 8 * UInt32($0))) } }
 
-    var connect: [UInt8] { be64(BitTorrent.UDPTracker.protocolID) + be32(0) + be32(0xCAFE) }
+    /// BEP 15's connect request, bytes as the spec gives them: protocol_id 0x41727101980,
+    /// action 0, a transaction id.
+    var connect: [UInt8] { [0x00, 0x00, 0x04, 0x17, 0x27, 0x10, 0x19, 0x80] + be32(0) + be32(0xCAFE) }
     var connectResponse: [UInt8] { be32(0) + be32(0xCAFE) + be64(0x1122_3344_5566_7788) }
     func announce(connection: UInt64 = 0x1122_3344_5566_7788, left: UInt64 = 500, event: UInt32 = 2) -> [UInt8] {
         be64(connection) + be32(1) + be32(7) + [UInt8](repeating: 0xAB, count: 20) + Array("-TR3000-abcdefghijkl".utf8)
@@ -116,6 +119,19 @@ import PeerWatchTestSupport
         #expect(ids == [String(repeating: "01", count: 20), String(repeating: "02", count: 20)])
     }
 
+    /// Fault 13: a scrape of more than 74 hashes was dropped without a trace. It is decoded and
+    /// counted as an anomaly (the engine counts `exceedsLimit`).
+    @Test func aScrapeOverBEP15sLimitIsDecodedAndFlagged() {
+        let hashes = (0 ..< 80).flatMap { index in [UInt8](repeating: UInt8(index), count: 20) }
+        let scrape = be64(0x1122_3344_5566_7788) + be32(2) + be32(8) + hashes
+        let (requests, ids) = run([connect, connectResponse, scrape])
+        #expect(ids.count == 80)
+        #expect(ids.last == String(repeating: "4f", count: 20))
+        #expect(requests.first?.exceedsLimit == true)
+        let (small, _) = run([connect, connectResponse, be64(0x1122_3344_5566_7788) + be32(2) + be32(9) + Array(hashes.prefix(74 * 20))])
+        #expect(small.first?.exceedsLimit == false)
+    }
+
     @Test func nothingWithoutAConnectOrWithAnotherConnectionID() {
         #expect(run([announce()]).1.isEmpty)
         #expect(run([connect, connectResponse, announce(connection: 0x9999)]).1.isEmpty)
@@ -136,5 +152,24 @@ import PeerWatchTestSupport
             BitTorrent.LSD.decodeInfoHashes($0) { none.append($0.hex) }
         }
         #expect(none.isEmpty)
+    }
+
+    /// Fault 13: an LSD message over 4,096 bytes was ignored without a trace; it is decoded, and
+    /// the engine counts it as an anomaly.
+    @Test func aLongMessageIsDecodedAndCounted() throws {
+        let headers = (0 ..< 120).map { String(format: "Infohash: %040x\r\n", $0 + 1) }.joined()
+        let message = Array("BT-SEARCH * HTTP/1.1\r\nHost: 239.192.152.143:6771\r\nPort: 6881\r\n\(headers)\r\n".utf8)
+        #expect(message.count > BitTorrent.LSD.maxMessageLength)
+        var ids: [String] = []
+        message.withUnsafeBytes { BitTorrent.LSD.decodeInfoHashes($0) { ids.append($0.hex) } }
+        #expect(ids.count == 120)
+        let sender = Endpoint(address: IPAddress(ipv4: 0xC633_6424), port: 6771)
+        let group = Endpoint(address: IPAddress(ipv4: 0xEFC0_988F), port: 6771)
+        let frame = Frame(bytes: PacketBuilder.udp(from: sender, to: group, payload: message), timestamp: Timestamp(seconds: 1_795_000_000, microseconds: 0))
+        var engine = DetectionEngine(watchList: EngineHarness.watchList([try #require(ContentID(kind: .btih, hex: String(format: "%040x", 7)))]))
+        var events: [DetectionEvent] = []
+        frame.bytes.withUnsafeBytes { engine.process(frame: $0, wireLength: frame.wireLength, timestamp: frame.timestamp, link: .ethernet, events: &events) }
+        #expect(EngineHarness.matches(events).count == 1)
+        #expect(engine.counters.anomalies(.lsdOverLength) == 1)
     }
 }

@@ -14,13 +14,13 @@ extension BitTorrent {
         /// The port LSD announcements go to.
         public static let port: UInt16 = 6771
         /// An announcement carries a few headers; BEP 14 allows several infohashes per message,
-        /// and clients batch up to a few dozen. Larger is not LSD.
+        /// and clients batch up to a few dozen. Longer ones are decoded but counted as anomalies.
         public static let maxMessageLength = 4_096
         static let requestLine = Array("BT-SEARCH * HTTP/1.1".utf8)
 
         /// Whether a datagram is an LSD announcement.
         public static func recognize(_ datagram: UnsafeRawBufferPointer) -> Bool {
-            datagram.count <= maxMessageLength && ByteReader(datagram).starts(with: requestLine)
+            ByteReader(datagram).starts(with: requestLine)
         }
 
         /// Calls `found` with each `Infohash` header's value, in order. Malformed headers are

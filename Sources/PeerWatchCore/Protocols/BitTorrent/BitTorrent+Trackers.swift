@@ -25,6 +25,9 @@ extension BitTorrent {
         public var bytesLeft: Int64?
         /// The port the client listens on.
         public var port: UInt16?
+        /// Whether the request goes past its protocol's limits (a UDP scrape of more than 74
+        /// hashes): decoded all the same, and counted as an anomaly.
+        public var exceedsLimit = false
 
         /// A seeder announcing, or a client announcing it completed, offers the content.
         public var role: Role {
@@ -142,6 +145,9 @@ extension BitTorrent {
         public static let protocolID: UInt64 = 0x0000_0417_2710_1980
         /// BEP 15 caps a scrape at about 74 infohashes per datagram.
         public static let maxScrapeHashes = 74
+        /// More than this is decoded only this far: 1,000 hashes fill a 20 KB datagram, which
+        /// IP fragmentation can still carry; beyond is nobody's client.
+        public static let hardScrapeLimit = 1_000
 
         /// What a flow has learned of the connect exchange.
         public struct Session: Sendable {
@@ -184,11 +190,13 @@ extension BitTorrent {
                                       bytesLeft: Int64(clamping: left), port: port)
             case 2:
                 let count = reader.remaining / 20
-                guard count >= 1, count <= maxScrapeHashes, reader.remaining % 20 == 0 else { return nil }
-                for _ in 0 ..< count {
+                guard count >= 1, reader.remaining % 20 == 0 else { return nil }
+                for _ in 0 ..< min(count, hardScrapeLimit) {
                     if let hash = reader.readBytes(count: 20), let id = ContentID(kind: .btih, bytes: hash) { found(id) }
                 }
-                return TrackerRequest(isScrape: true, peerID: nil, event: nil, bytesLeft: nil, port: nil)
+                var request = TrackerRequest(isScrape: true, peerID: nil, event: nil, bytesLeft: nil, port: nil)
+                request.exceedsLimit = count > maxScrapeHashes
+                return request
             default:
                 return nil
             }

@@ -1,6 +1,8 @@
 /// Follows the HTTP/1.x responses of one direction of a connection: frames each body
 /// (Content-Length, chunked, or until the connection closes), collects a .torrent file's body,
-/// and scans text bodies for magnet links. Everything it holds is bounded.
+/// and scans text bodies for magnet links. Everything it holds is bounded, per flow and, for
+/// collected bodies, by a budget all flows share; every byte is looked at once (a body with no
+/// declared length is known complete by a streaming end-finder, not by re-parsing it).
 public struct HTTPResponseScanner: Sendable {
     /// Larger header blocks are not real responses.
     public static let maxHeaderBlock = 16 * 1024
@@ -52,6 +54,14 @@ public struct HTTPResponseScanner: Sendable {
     private var textScanned = 0
     private var magnets = MagnetStreamScanner()
     private var probe: [UInt8] = []
+    private var end = Bencode.EndFinder()
+    private var torrentComplete = false
+    /// Bytes of the shared body budget this scanner holds now.
+    public private(set) var bytesHeld = 0
+    /// Bodies that could not be collected because the shared budget was spent.
+    public private(set) var bodiesOverBudget = 0
+    /// Collected body bytes looked at to find where a .torrent ends (for tests: each byte once).
+    private(set) var bytesExaminedForEnd = 0
     /// Body bytes looked at to recognise a .torrent (its longest usual opening is 17 bytes).
     static let probeLength = 24
 
@@ -64,36 +74,62 @@ public struct HTTPResponseScanner: Sendable {
     }
 
     /// Takes one chunk of the stream.
-    public mutating func consume(_ chunk: StreamChunk, found: (Finding) -> Void) {
+    /// - Parameter budget: body bytes all flows may still collect; what this scanner collects
+    ///   is taken from it, and given back when the body is done with.
+    public mutating func consume(_ chunk: StreamChunk, budget: inout Int, found: (Finding) -> Void) {
         guard case .data(var bytes) = chunk else {
-            return finish()
+            return finish(budget: &budget)
         }
         while !bytes.isEmpty {
             switch state {
             case .finished:
                 return
             case .start:
-                let opening = Array("HTTP/1.".utf8)
-                guard ByteReader(bytes).starts(with: opening.prefix(min(opening.count, bytes.count))) else { return finish() }
+                guard Self.startsLikeAResponse(bytes) else { return finish(budget: &budget) }
                 state = .headers
             case .headers:
-                bytes = takeHeaders(bytes)
+                bytes = takeHeaders(bytes, budget: &budget)
             case .body:
-                bytes = takeBody(bytes, found: found)
+                bytes = takeBody(bytes, budget: &budget, found: found)
             }
         }
     }
 
-    private mutating func finish() {
+    /// Whether `bytes` begin like `HTTP/1.` (as far as they go).
+    static func startsLikeAResponse(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let opening: StaticString = "HTTP/1."
+        let count = min(opening.utf8CodeUnitCount, bytes.count)
+        for index in 0 ..< count where bytes[index] != opening.utf8Start[index] { return false }
+        return true
+    }
+
+    private mutating func finish(budget: inout Int) {
         state = .finished
         header = []
-        torrent = []
+        dropTorrent(budget: &budget)
         line = []
+    }
+
+    /// Lets go of a collected body, giving its bytes back to the budget.
+    private mutating func dropTorrent(budget: inout Int) {
+        torrent = []
+        isTorrent = false
+        torrentComplete = false
+        budget += bytesHeld
+        bytesHeld = 0
+    }
+
+    /// Takes `count` bytes from the budget for the body being collected; `false` if it is spent.
+    private mutating func reserve(_ count: Int, budget: inout Int) -> Bool {
+        guard count <= budget else { return false }
+        budget -= count
+        bytesHeld += count
+        return true
     }
 
     // MARK: - Headers
 
-    private mutating func takeHeaders(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+    private mutating func takeHeaders(_ bytes: UnsafeRawBufferPointer, budget: inout Int) -> UnsafeRawBufferPointer {
         let searchFrom = max(0, header.count - 3)
         let room = Self.maxHeaderBlock - header.count
         let take = min(bytes.count, room)
@@ -110,16 +146,16 @@ public struct HTTPResponseScanner: Sendable {
             }
         }
         guard let end else {
-            if header.count >= Self.maxHeaderBlock { finish() }
+            if header.count >= Self.maxHeaderBlock { finish(budget: &budget) }
             return UnsafeRawBufferPointer(rebasing: bytes[bytes.count...])
         }
         let usedFromThisChunk = end - (header.count - take)
-        header.withUnsafeBytes { beginMessage(UnsafeRawBufferPointer(rebasing: $0[0 ..< end])) }
+        header.withUnsafeBytes { beginMessage(UnsafeRawBufferPointer(rebasing: $0[0 ..< end]), budget: &budget) }
         header.removeAll(keepingCapacity: true)
         return UnsafeRawBufferPointer(rebasing: bytes[usedFromThisChunk...])
     }
 
-    private mutating func beginMessage(_ block: UnsafeRawBufferPointer) {
+    private mutating func beginMessage(_ block: UnsafeRawBufferPointer, budget: inout Int) {
         var status = 0
         var contentLength: Int?
         var chunked = false
@@ -155,6 +191,10 @@ public struct HTTPResponseScanner: Sendable {
         if encoded { isTorrent = false }
         bodySeen = 0
         torrent = []
+        budget += bytesHeld
+        bytesHeld = 0
+        torrentComplete = false
+        end = Bencode.EndFinder()
         probe.removeAll(keepingCapacity: true)
         magnets = MagnetStreamScanner()
         if (100 ..< 200).contains(status) || status == 204 || status == 304 {
@@ -168,35 +208,36 @@ public struct HTTPResponseScanner: Sendable {
             framing = .untilClose
         }
         if case .length(0) = framing { framing = .none }
-        if case .none = framing { endMessage(found: { _ in }) } else { state = .body }
+        if case .none = framing { endMessage(budget: &budget, found: { _ in }) } else { state = .body }
     }
 
     // MARK: - Bodies
 
-    private mutating func takeBody(_ bytes: UnsafeRawBufferPointer, found: (Finding) -> Void) -> UnsafeRawBufferPointer {
+    private mutating func takeBody(_ bytes: UnsafeRawBufferPointer, budget: inout Int, found: (Finding) -> Void) -> UnsafeRawBufferPointer {
         switch framing {
         case .none:
             state = .headers
             return bytes
         case .untilClose:
-            bodyData(bytes, found: found)
-            if isTorrent, torrent.last == UInt8(ascii: "e") { emitTorrentIfComplete(found: found) }
+            bodyData(bytes, budget: &budget, found: found)
+            // No length: the end-finder says when the .torrent is whole, looking at each byte once.
+            if isTorrent, torrentComplete { emitTorrentIfComplete(budget: &budget, found: found) }
             return UnsafeRawBufferPointer(rebasing: bytes[bytes.count...])
         case .length(let remaining):
             let take = min(remaining, bytes.count)
-            bodyData(UnsafeRawBufferPointer(rebasing: bytes[0 ..< take]), found: found)
+            bodyData(UnsafeRawBufferPointer(rebasing: bytes[0 ..< take]), budget: &budget, found: found)
             if take == remaining {
-                endMessage(found: found)
+                endMessage(budget: &budget, found: found)
             } else {
                 framing = .length(remaining - take)
             }
             return UnsafeRawBufferPointer(rebasing: bytes[take...])
         case .chunked:
-            return takeChunked(bytes, found: found)
+            return takeChunked(bytes, budget: &budget, found: found)
         }
     }
 
-    private mutating func takeChunked(_ bytes: UnsafeRawBufferPointer, found: (Finding) -> Void) -> UnsafeRawBufferPointer {
+    private mutating func takeChunked(_ bytes: UnsafeRawBufferPointer, budget: inout Int, found: (Finding) -> Void) -> UnsafeRawBufferPointer {
         var index = 0
         while index < bytes.count, case .body = state {
             switch chunkPhase {
@@ -205,7 +246,7 @@ public struct HTTPResponseScanner: Sendable {
                 index += 1
                 guard byte == 0x0A else {
                     line.append(byte)
-                    if line.count > 256 { finish() }
+                    if line.count > 256 { finish(budget: &budget) }
                     continue
                 }
                 let text = line
@@ -214,16 +255,16 @@ public struct HTTPResponseScanner: Sendable {
                 case .dataEnd:
                     chunkPhase = .size
                 case .trailers:
-                    if text.isEmpty || text == [0x0D] { endMessage(found: found) }
+                    if text.isEmpty || text == [0x0D] { endMessage(budget: &budget, found: found) }
                 case .size:
-                    guard let size = Self.chunkSize(text) else { finish(); break }
+                    guard let size = Self.chunkSize(text) else { finish(budget: &budget); break }
                     chunkPhase = size == 0 ? .trailers : .data(size)
                 case .data:
                     break
                 }
             case .data(let remaining):
                 let take = min(remaining, bytes.count - index)
-                bodyData(UnsafeRawBufferPointer(rebasing: bytes[index ..< index + take]), found: found)
+                bodyData(UnsafeRawBufferPointer(rebasing: bytes[index ..< index + take]), budget: &budget, found: found)
                 index += take
                 chunkPhase = take == remaining ? .dataEnd : .data(remaining - take)
             }
@@ -243,51 +284,65 @@ public struct HTTPResponseScanner: Sendable {
         return digits > 0 ? value : nil
     }
 
-    private mutating func bodyData(_ bytes: UnsafeRawBufferPointer, found: (Finding) -> Void) {
+    private mutating func bodyData(_ bytes: UnsafeRawBufferPointer, budget: inout Int, found: (Finding) -> Void) {
         guard !bytes.isEmpty else { return }
         if !isTorrent, bodySeen < Self.probeLength {
             // Whether the body is a .torrent shows in its first bytes, which may come one by one.
             let before = probe.count
             probe.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[0 ..< min(bytes.count, Self.probeLength - bodySeen)]))
             if probe.withUnsafeBytes({ TorrentInfo.looksLikeTorrentFile($0) }) {
-                isTorrent = true
-                torrent = Array(probe.prefix(before))
+                if reserve(before, budget: &budget) {
+                    isTorrent = true
+                    torrent = Array(probe.prefix(before))
+                    torrent.withUnsafeBytes { track($0) }
+                    if !isTorrent { dropTorrent(budget: &budget) }
+                } else {
+                    bodiesOverBudget += 1
+                }
             }
         }
         bodySeen += bytes.count
         followed += bytes.count
         if isTorrent {
-            if torrent.count + bytes.count <= TorrentInfo.maxLength {
+            if torrent.count + bytes.count <= TorrentInfo.maxLength, reserve(bytes.count, budget: &budget) {
                 torrent.append(contentsOf: bytes)
+                track(bytes)
+                if !isTorrent { dropTorrent(budget: &budget) }
             } else {
-                isTorrent = false
-                torrent = []
+                if torrent.count + bytes.count <= TorrentInfo.maxLength { bodiesOverBudget += 1 }
+                dropTorrent(budget: &budget)
             }
         } else if isText, textScanned < Self.maxScannedText {
             textScanned += bytes.count
             magnets.consume(bytes) { found(.magnet($0)) }
         }
-        if followed > Self.maxFollowedBody { finish() }
+        if followed > Self.maxFollowedBody { finish(budget: &budget) }
     }
 
-    private mutating func endMessage(found: (Finding) -> Void) {
-        if isTorrent { emitTorrentIfComplete(found: found) }
-        torrent = []
-        isTorrent = false
+    /// Feeds newly collected body bytes to the end-finder; a body that is no bencoded value
+    /// stops being collected.
+    private mutating func track(_ bytes: UnsafeRawBufferPointer) {
+        guard !torrentComplete else { return }
+        bytesExaminedForEnd += bytes.count
+        switch end.consume(bytes) {
+        case .complete: torrentComplete = true
+        case .malformed: isTorrent = false
+        case .incomplete: break
+        }
+    }
+
+    private mutating func endMessage(budget: inout Int, found: (Finding) -> Void) {
+        if isTorrent { emitTorrentIfComplete(budget: &budget, found: found) }
+        dropTorrent(budget: &budget)
         framing = .none
         if case .finished = state { return }
         state = .headers
     }
 
-    private mutating func emitTorrentIfComplete(found: (Finding) -> Void) {
-        let complete = torrent.withUnsafeBytes { raw -> Bool in
-            var reader = ByteReader(raw)
-            return (try? Bencode.skipValue(&reader)) != nil
-        }
-        guard complete else { return }
+    private mutating func emitTorrentIfComplete(budget: inout Int, found: (Finding) -> Void) {
+        guard torrentComplete else { return }
         torrent.withUnsafeBytes { found(.torrentFile($0)) }
-        torrent = []
-        isTorrent = false
+        dropTorrent(budget: &budget)
     }
 
     private static func containsLowercased(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
