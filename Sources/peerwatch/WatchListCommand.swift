@@ -135,7 +135,7 @@ struct WatchListCommand: ParsableCommand {
 
     /// `peerwatch watchlist sign`.
     struct Sign: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Sign a watch list file: writes PATH.sig (hex Ed25519 signature).")
+        static let configuration = CommandConfiguration(abstract: "Sign a watch list file or torrent directory: writes PATH.sig (hex Ed25519 signature of its SHA-256).")
 
         @Option(name: .customLong("key"), help: ArgumentHelp("The private key made by keygen.", valueName: "file"))
         var key: String
@@ -150,8 +150,13 @@ struct WatchListCommand: ParsableCommand {
                 throw ValidationError("\(key): not a private key made by 'peerwatch watchlist keygen'")
             }
             for path in files {
-                guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot read") }
-                let signature = try privateKey.signature(for: data)
+                let digest: String
+                do {
+                    digest = try WatchListLoader.digest(of: path)
+                } catch {
+                    throw ValidationError(error.description)
+                }
+                let signature = try privateKey.signature(for: TrustedKeys.signedMessage(sha256: digest))
                 try Data((Hex.encode(Array(signature)) + "\n").utf8).write(to: URL(fileURLWithPath: path + ".sig"))
                 print("signed \(path) -> \(path).sig")
             }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Logging
 import Testing
 import PeerWatchCore
 import PeerWatchTestSupport
@@ -116,6 +117,9 @@ import PeerWatchTestSupport
         #expect(problems([WatchListSpec(parsing: bad)]).map(\.message) == [
             "value[0].MD5: not 32 hex digits: \"xyz\"", "value[1] has neither MD5 nor SHA1", "value[2] is not an object",
         ])
+        // Problems name the line the record starts on.
+        let lines = try directory.write("lines.json", text: "{\"value\": [\n  {\"MD5\": \"\(md5)\"},\n  {\"MD5\": \"short\"}\n]}\n")
+        #expect(problems([WatchListSpec(parsing: lines)]).map(\.line) == [3])
         let notJSON = try directory.write("x.json", text: "{")
         #expect(problems([WatchListSpec(parsing: notJSON)]).count == 1)
     }
@@ -153,10 +157,15 @@ import PeerWatchTestSupport
         let keys = try TrustedKeys.load(paths: [keyPath])
         let list = try directory.write("list.txt", text: "btih:\(btih) signed\n")
         let data = try Data(contentsOf: URL(fileURLWithPath: list))
+        // The signed message, as the README gives it: the prefix, then the list's SHA-256 in hex.
+        let message = Array("peerwatch-watchlist-sha256:\(Hex.encode(Array(SHA256.hash(data: data))))".utf8)
         #expect(problems([WatchListSpec(path: list)], keys: keys).map(\.code) == [.unsigned])
-        _ = try directory.write("list.txt.sig", Array(try other.signature(for: data)))
+        _ = try directory.write("list.txt.sig", Array(try other.signature(for: message)))
         #expect(problems([WatchListSpec(path: list)], keys: keys).map(\.code) == [.badSignature])
-        _ = try directory.write("list.txt.sig", text: Data(try signing.signature(for: data)).base64EncodedString())
+        // A signature of the file's bytes themselves is not one of the list.
+        _ = try directory.write("list.txt.sig", Array(try signing.signature(for: data)))
+        #expect(problems([WatchListSpec(path: list)], keys: keys).map(\.code) == [.badSignature])
+        _ = try directory.write("list.txt.sig", text: Data(try signing.signature(for: message)).base64EncodedString())
         let snapshot = try WatchListLoader.load([WatchListSpec(path: list)], keys: keys)
         #expect(snapshot.sources[0].signer == "iwf-2026")
         // An edited list no longer verifies.
@@ -168,8 +177,8 @@ import PeerWatchTestSupport
 }
 
 @Suite struct LargeWatchListTests {
-    /// Over the parallel threshold, so the two halves are parsed on two threads.
-    @Test func halvesMergeInOrderWithExactLineNumbers() throws {
+    /// Longer than one piece read, so lines are cut between pieces.
+    @Test func linesCutBetweenPiecesKeepExactLineNumbers() throws {
         let directory = try TemporaryDirectory()
         let lines = 200_000
         var text = ""
@@ -180,7 +189,7 @@ import PeerWatchTestSupport
         // The first line's digest again, near the end: a duplicate across the halves.
         text += "btih:" + String(format: "%08x", 0) + String(repeating: "0", count: 32) + " late duplicate\n"
         let path = try directory.write("big.txt", text: text)
-        #expect(text.utf8.count > WatchListLoader.parallelThreshold)
+        #expect(text.utf8.count > 2 * WatchListFile.pieceSize)
         let snapshot = try WatchListLoader.load([WatchListSpec(path: path)])
         #expect(snapshot.count == lines)
         #expect(snapshot.duplicates == 1)
@@ -199,5 +208,83 @@ import PeerWatchTestSupport
         } catch {
             #expect(error.problems.map(\.line) == [lines + 2])
         }
+    }
+}
+
+/// Fault 7 and 14: lists as files can be, and at the sizes bodies hand out.
+@Suite struct WatchListFileTests {
+    /// A list of 64 KiB of blank lines and then a 2 GB sparse hole aborted the process ("failed
+    /// to allocate 43777248492 bytes"): the reservation followed the blank lines. It is refused
+    /// with a reason, and nothing is reserved for lines that hold no entry.
+    @Test func blankLinesThenAHugeHoleAreRefusedNotFatal() throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("holey.txt", [UInt8](repeating: 0x0A, count: 64 * 1024))
+        #expect(truncate(path, off_t(2_000_000_000)) == 0)
+        do {
+            _ = try WatchListLoader.load([WatchListSpec(parsing: "native:" + path)])
+            Issue.record("a 2 GB hole loaded as a list")
+        } catch {
+            #expect(error.problems.map(\.line) == [65_537])
+            #expect(error.problems.first?.message == "line is \(2_000_000_000 - 64 * 1024) bytes long; an entry is at most 4096")
+        }
+    }
+
+    /// A list truncated while it was mapped killed the process with SIGBUS. It is read, not
+    /// mapped, and a file that changes while it is read is refused.
+    @Test func aListThatChangesWhileItIsReadIsRefused() throws {
+        let directory = try TemporaryDirectory()
+        let line = "btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126 x\n"
+        let path = try directory.write("moving.txt", text: String(repeating: line, count: 3 * WatchListFile.pieceSize / line.utf8.count))
+        var pieces = 0
+        #expect(throws: ConfigurationError.self) {
+            _ = try WatchListFile.read(path) { _ in
+                pieces += 1
+                if pieces == 1 { _ = truncate(path, off_t(WatchListFile.pieceSize + 10)) }
+            }
+        }
+        _ = try directory.write("moving.txt", text: String(repeating: line, count: 3 * WatchListFile.pieceSize / line.utf8.count))
+        var appended = false
+        do {
+            _ = try WatchListFile.read(path) { _ in
+                // Appended to once while read.
+                guard !appended else { return }
+                appended = true
+                if let handle = FileHandle(forWritingAtPath: path) {
+                    handle.seekToEndOfFile()
+                    handle.write(Data(line.utf8))
+                    try? handle.close()
+                }
+            }
+            Issue.record("a growing file was read as a whole list")
+        } catch {
+            #expect(error.message.hasPrefix("the file changed while it was read"))
+        }
+    }
+
+    /// Fault 13: a list that cannot be read said so without the reason.
+    @Test func anUnreadableListSaysWhy() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/missing-dir/list.txt"
+        #expect(throws: ConfigurationError.self) { try WatchListFile.sample(path) }
+        let file = try directory.write("dir.txt", text: "btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126\n")
+        chmod(file, 0)
+        defer { chmod(file, 0o644) }
+        if geteuid() != 0 {
+            do {
+                _ = try WatchListLoader.load([WatchListSpec(path: file)])
+                Issue.record("read a list with mode 0")
+            } catch {
+                #expect(error.problems.first?.message == "cannot read the watch list: Permission denied")
+            }
+        }
+    }
+
+    /// The state file describing the lists is readable by the service and its group only.
+    @Test func theStateFileIsNotWorldReadable() throws {
+        let directory = try TemporaryDirectory()
+        let list = try directory.write("l.txt", text: "btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126\n")
+        _ = try WatchListStore(specs: [WatchListSpec(path: list)], stateDirectory: directory.path, logger: Logger(label: "t"))
+        let mode = try FileManager.default.attributesOfItem(atPath: directory.path + "/watchlist.json")[.posixPermissions] as? Int
+        #expect(mode == 0o640)
     }
 }

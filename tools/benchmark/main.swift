@@ -180,77 +180,6 @@ func generate(packets target: Int, to path: String) throws -> String {
     return watchList
 }
 
-// MARK: - Watch-list benchmark
-
-/// Resident set size now (VmRSS), in bytes.
-func currentRSS() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-        return (line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * 1024
-    }
-    return 0
-}
-
-/// Writes a native list of `count` random infohashes (one in a hundred labelled) and returns its path.
-func generateWatchList(count: Int, path: String) throws {
-    var random = SeededGenerator(seed: 0x1157)
-    _ = FileManager.default.createFile(atPath: path, contents: nil)
-    let file = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-    defer { try? file.close() }
-    var buffer = [UInt8]()
-    buffer.reserveCapacity(1 << 23)
-    let digits = Array("0123456789abcdef".utf8)
-    for index in 0 ..< count {
-        buffer.append(contentsOf: "btih:".utf8)
-        for _ in 0 ..< 5 {
-            let word = random.next()
-            for shift in stride(from: 60, through: 0, by: -4) {
-                buffer.append(digits[Int((word >> UInt64(shift)) & 0xF)])
-            }
-        }
-        buffer.removeLast(40)   // five words give 80 digits; keep the first 40
-        if index % 100 == 0 { buffer.append(contentsOf: " series \(index % 997)".utf8) }
-        buffer.append(0x0A)
-        if buffer.count > 1 << 23 {
-            file.write(Data(buffer))
-            buffer.removeAll(keepingCapacity: true)
-        }
-    }
-    file.write(Data(buffer))
-}
-
-/// In a child process: load the list, then time lookups.
-func runWatchListLoad(_ path: String) throws -> [String: Double] {
-    let before = currentRSS()
-    let start = monotonicSeconds()
-    let snapshot = try WatchListLoader.load([WatchListSpec(path: path)])
-    let loadSeconds = monotonicSeconds() - start
-    let after = currentRSS()
-    let count = snapshot.count
-    // Lookups: identifiers that are listed (read back from the file) and ones that are not.
-    var present: [ContentID] = []
-    if let handle = FileHandle(forReadingAtPath: path), let head = try handle.read(upToCount: 4 << 20) {
-        for line in head.split(separator: 0x0A).prefix(100_000) {
-            if let id = ContentID(kind: .btih, hex: String(decoding: line.dropFirst(5).prefix(40), as: UTF8.self)) { present.append(id) }
-        }
-    }
-    var random = SeededGenerator(seed: 99)
-    let absent = (0 ..< 100_000).compactMap { _ in ContentID(kind: .btih, bytes: random.bytes(20)) }
-    var found = 0
-    let rounds = 10
-    let lookupStart = monotonicSeconds()
-    for _ in 0 ..< rounds {
-        for id in present where snapshot.lookup(id) != nil { found += 1 }
-        for id in absent where snapshot.lookup(id) != nil { found += 1 }
-    }
-    let lookupSeconds = monotonicSeconds() - lookupStart
-    return [
-        "entries": Double(count), "loadSeconds": loadSeconds, "residentBytes": Double(after - before),
-        "indexBytes": Double(snapshot.indexBytes), "lookups": Double(rounds * (present.count + absent.count)),
-        "lookupSeconds": lookupSeconds, "found": Double(found), "presentProbes": Double(rounds * present.count),
-    ]
-}
-
 // MARK: - main
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -260,32 +189,7 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 }
 
 if arguments.first == "watchlist" {
-    if let path = option("--load") {
-        let result = try runWatchListLoad(path)
-        FileHandle.standardOutput.write(try JSONEncoder().encode(result))
-        exit(0)
-    }
-    let entries = Int(option("--entries") ?? "") ?? 10_000_000
-    let path = option("--list") ?? FileManager.default.temporaryDirectory.appendingPathComponent("peerwatch-benchmark-watchlist.txt").path
-    print("generating a native watch list of \(entries) btih entries into \(path) ...")
-    try generateWatchList(count: entries, path: path)
-    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-    process.arguments = ["watchlist", "--load", path]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    if !arguments.contains("--keep") { try? FileManager.default.removeItem(atPath: path) }
-    let result = try JSONDecoder().decode([String: Double].self, from: data)
-    let count = result["entries"] ?? 1
-    print(String(format: "list: %.0f entries, %.1f MB of text", count, Double(size) / 1e6))
-    print(String(format: "load (read, SHA-256, parse, sort, index): %.2f s", result["loadSeconds"] ?? 0))
-    print(String(format: "resident bytes per entry: %.1f (index accounting: %.1f)", (result["residentBytes"] ?? 0) / count, (result["indexBytes"] ?? 0) / count))
-    print(String(format: "lookups: %.0f per second (%.0f probes, half present: %.0f found)",
-                 (result["lookups"] ?? 0) / max(result["lookupSeconds"] ?? 1, 1e-9), result["lookups"] ?? 0, result["found"] ?? 0))
+    try WatchListBenchmark.main(arguments: Array(arguments.dropFirst()))
     exit(0)
 }
 

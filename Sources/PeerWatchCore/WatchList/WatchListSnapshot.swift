@@ -51,14 +51,14 @@ public struct WatchListHit: Sendable, Hashable {
 }
 
 /// An immutable, shareable watch list: per kind, the digests sorted in one flat array with
-/// their metadata in parallel compact arrays (list, line, interned label and category). A 20-byte
-/// entry costs 32 bytes: 20 of digest, 12 of metadata. A reload builds a new snapshot beside the
+/// their metadata in parallel compact arrays (line, interned label, interned list-and-category).
+/// A 20-byte entry costs 30 bytes: 20 of digest, 10 of metadata, plus its label's text once. A reload builds a new snapshot beside the
 /// old and swaps the reference, so a packet is matched against exactly one whole list.
 public final class WatchListSnapshot: Sendable {
     /// The files the snapshot was built from.
     public let sources: [WatchListSource]
     /// Interned labels and categories.
-    let labels: [String]
+    let labels: LabelStore
     let categories: [String]
     let tables: [DigestTable]
     /// v2 infohashes by their first 20 bytes: the form BEP 52 puts in handshakes, the DHT and
@@ -72,7 +72,7 @@ public final class WatchListSnapshot: Sendable {
     /// A snapshot with no entries.
     public static let empty = WatchListBuilder().build()
 
-    init(sources: [WatchListSource], labels: [String], categories: [String], tables: [DigestTable], truncatedV2: DigestTable,
+    init(sources: [WatchListSource], labels: LabelStore, categories: [String], tables: [DigestTable], truncatedV2: DigestTable,
          duplicates: Int, loadedCounts: [[ContentID.Kind: Int]]) {
         self.sources = sources
         self.labels = labels
@@ -93,7 +93,7 @@ public final class WatchListSnapshot: Sendable {
                             label: entry.label, category: entry.category)
             }
         }
-        let built = builder.build()
+        let built = (consume builder).build()
         self.init(sources: built.sources, labels: built.labels, categories: built.categories, tables: built.tables,
                   truncatedV2: built.truncatedV2, duplicates: built.duplicates, loadedCounts: built.loadedCounts)
     }
@@ -111,6 +111,9 @@ public final class WatchListSnapshot: Sendable {
     /// Bytes the index and its metadata take (not counting label text).
     public var indexBytes: Int { tables.reduce(truncatedV2.bytes) { $0 + $1.bytes } }
 
+    /// Bytes the interned label text takes.
+    public var labelBytes: Int { labels.footprint }
+
     /// The entry for `id`, or `nil`. A v1-sized infohash also matches a listed v2 infohash
     /// whose first 20 bytes it is (the hit then names the full v2 entry). Allocates nothing
     /// unless it finds something.
@@ -126,13 +129,12 @@ public final class WatchListSnapshot: Sendable {
     }
 
     private func hit(_ table: DigestTable, _ position: Int) -> WatchListHit {
-        let attributes = table.attributeSets[Int(table.attributes[position])]
-        let label = table.labels[position]
+        let attributes = table.attributeSets[Int(table.attributes(at: position))]
         let entry = WatchListEntry(
             id: table.identifier(at: position), sourceIndex: Int(attributes.source),
-            label: label == .max ? nil : labels[Int(label)],
+            label: labels[table.label(at: position)],
             category: attributes.category == .max ? nil : categories[Int(attributes.category)],
-            line: Int(table.lines[position]))
+            line: Int(table.line(at: position)))
         return WatchListHit(entry: entry, source: sources[Int(attributes.source)])
     }
 
@@ -143,61 +145,65 @@ public final class WatchListSnapshot: Sendable {
     }
 }
 
-/// The metadata of one entry, as the builder collects it. Tables keep it as three parallel
-/// arrays (10 bytes an entry, no padding): line, label and an interned (list, category) pair.
-struct EntryMetadata: Sendable {
-    var line: UInt32
-    var label: UInt32      // index into labels, .max for none
-    var source: UInt16
-    var category: UInt16   // index into categories, .max for none
-}
-
 /// A list and a category, interned: most lists carry a handful of categories.
 struct EntryAttributes: Sendable, Hashable {
     var source: UInt16
     var category: UInt16
 }
 
-/// Sorted fixed-width digests of one kind, with a table of where each 16-bit prefix starts so
-/// that a lookup binary-searches only its bucket, and the entries' metadata in parallel arrays.
+/// Sorted fixed-size records of one kind, with a table of where each 16-bit prefix starts so that
+/// a lookup binary-searches only its bucket. A record is the digest and its metadata side by
+/// side (`Layout`): the builder's own array, sorted in place, is the finished table.
 struct DigestTable: Sendable {
+    /// Where each field sits in a record.
+    ///
+    /// ```
+    /// digest (width) | line (4, LE) | label (4, LE) | list and category (2, LE) | full digest (fullWidth)
+    /// ```
+    /// The full digest is there only for truncated v2 infohashes (20 bytes searched, 32 reported).
+    struct Layout: Sendable {
+        let width: Int
+        let fullWidth: Int
+        var stride: Int { width + 10 + fullWidth }
+        var line: Int { width }
+        var label: Int { width + 4 }
+        var attributes: Int { width + 8 }
+        var full: Int { width + 10 }
+
+        static func appendMetadata(_ records: inout [UInt8], line: UInt32, label: UInt32, attributes: UInt16) {
+            withUnsafeBytes(of: line.littleEndian) { records.append(contentsOf: $0) }
+            withUnsafeBytes(of: label.littleEndian) { records.append(contentsOf: $0) }
+            withUnsafeBytes(of: attributes.littleEndian) { records.append(contentsOf: $0) }
+        }
+    }
+
     let kind: ContentID.Kind
-    /// The digest width stored (20 for truncated v2).
-    let width: Int
     /// The kind reported for a hit (the full v2 for the truncated table).
     let reportedKind: ContentID.Kind
-    let keys: [UInt8]
-    let lines: [UInt32]
-    let labels: [UInt32]
-    let attributes: [UInt16]
+    let layout: Layout
+    let records: [UInt8]
     let attributeSets: [EntryAttributes]
-    /// For truncated v2: the full 32-byte digests, parallel to `keys`.
-    let fullDigests: [UInt8]
-    let buckets: [UInt32]   // 65,537 offsets, or empty for an empty table
+    let buckets: [UInt32]   // 65,537 record offsets, or empty for an empty table
 
-    var count: Int { lines.count }
-    var bytes: Int { keys.count + lines.count * 4 + labels.count * 4 + attributes.count * 2 + fullDigests.count + buckets.count * 4 }
+    var width: Int { layout.width }
+    var count: Int { records.count / layout.stride }
+    var bytes: Int { records.count + buckets.count * 4 }
 
-    init(kind: ContentID.Kind, width: Int, reportedKind: ContentID.Kind, keys: [UInt8], lines: [UInt32], labels: [UInt32],
-         attributes: [UInt16], attributeSets: [EntryAttributes], fullDigests: [UInt8]) {
+    init(kind: ContentID.Kind, reportedKind: ContentID.Kind, layout: Layout, records: [UInt8], attributeSets: [EntryAttributes]) {
         self.kind = kind
-        self.width = width
         self.reportedKind = reportedKind
-        self.keys = keys
-        self.lines = lines
-        self.labels = labels
-        self.attributes = attributes
+        self.layout = layout
+        self.records = records
         self.attributeSets = attributeSets
-        self.fullDigests = fullDigests
-        let count = lines.count
+        let count = records.count / layout.stride
         if count == 0 {
             buckets = []
         } else {
             var starts = [UInt32](repeating: 0, count: 65_537)
-            keys.withUnsafeBytes { raw in
+            records.withUnsafeBytes { raw in
                 var position = 0
                 for bucket in 0 ... 65_536 {
-                    while position < count, Int(raw[position * width]) << 8 | Int(raw[position * width + 1]) < bucket {
+                    while position < count, Int(raw[position * layout.stride]) << 8 | Int(raw[position * layout.stride + 1]) < bucket {
                         position += 1
                     }
                     starts[bucket] = UInt32(position)
@@ -208,31 +214,36 @@ struct DigestTable: Sendable {
     }
 
     static func empty(_ kind: ContentID.Kind) -> DigestTable {
-        DigestTable(kind: kind, width: kind.digestLength, reportedKind: kind, keys: [], lines: [], labels: [], attributes: [], attributeSets: [], fullDigests: [])
+        DigestTable(kind: kind, reportedKind: kind, layout: Layout(width: kind.digestLength, fullWidth: 0), records: [], attributeSets: [])
+    }
+
+    func line(at position: Int) -> UInt32 { field(at: position, offset: layout.line, as: UInt32.self) }
+    func label(at position: Int) -> UInt32 { field(at: position, offset: layout.label, as: UInt32.self) }
+    func attributes(at position: Int) -> UInt16 { field(at: position, offset: layout.attributes, as: UInt16.self) }
+
+    private func field<T: FixedWidthInteger>(at position: Int, offset: Int, as: T.Type) -> T {
+        records.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: position * layout.stride + offset, as: T.self)) }
     }
 
     func identifier(at position: Int) -> ContentID {
-        if reportedKind != kind || width != reportedKind.digestLength {
-            let length = reportedKind.digestLength
-            return fullDigests.withUnsafeBytes { raw in
-                ContentID(kind: reportedKind, bytes: UnsafeRawBufferPointer(rebasing: raw[(position * length) ..< ((position + 1) * length)]))
-            } ?? ContentID(kind: .btih, words: (0, 0, 0, 0))
-        }
-        return keys.withUnsafeBytes { raw in
-            ContentID(kind: kind, bytes: UnsafeRawBufferPointer(rebasing: raw[(position * width) ..< ((position + 1) * width)]))
+        let (offset, length) = layout.fullWidth > 0 ? (layout.full, layout.fullWidth) : (0, layout.width)
+        return records.withUnsafeBytes { raw in
+            let base = position * layout.stride + offset
+            return ContentID(kind: reportedKind, bytes: UnsafeRawBufferPointer(rebasing: raw[base ..< base + length]))
         } ?? ContentID(kind: .btih, words: (0, 0, 0, 0))
     }
 
     func find(_ digest: UnsafeRawBufferPointer) -> Int? {
+        let width = layout.width, stride = layout.stride
         guard digest.count == width, width >= 8, !buckets.isEmpty else { return nil }
         let bucket = Int(digest[0]) << 8 | Int(digest[1])
         var low = Int(buckets[bucket])
         var high = Int(buckets[bucket + 1])
         let wanted = UInt64(bigEndian: digest.loadUnaligned(as: UInt64.self))
-        return keys.withUnsafeBytes { raw -> Int? in
+        return records.withUnsafeBytes { raw -> Int? in
             while low < high {
                 let middle = (low &+ high) / 2
-                let base = middle &* width
+                let base = middle &* stride
                 // The first eight bytes as one number settle almost every comparison.
                 let candidate = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: base, as: UInt64.self))
                 var order = candidate < wanted ? -1 : candidate > wanted ? 1 : 0
@@ -247,5 +258,112 @@ struct DigestTable: Sendable {
             }
             return nil
         }
+    }
+
+    // MARK: - Sorting in place
+
+    /// Sorts `records` by digest, equal digests in load order (earlier list, then earlier
+    /// line), and keeps only the first of each digest, in place.
+    ///
+    /// An American flag sort on the first two bytes moves each record straight to its bucket
+    /// (no second array, no permutation); each bucket, a few hundred records even for tens of
+    /// millions, is then sorted on its own in a small scratch buffer. Digests are hashes, so
+    /// the buckets are even.
+    static func sortAndDeduplicate(_ records: inout [UInt8], layout: Layout, attributeSets: [EntryAttributes]) {
+        let stride = layout.stride
+        let count = records.count / stride
+        guard count > 1 else { return }
+        records.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            func bucket(_ index: Int) -> Int { Int(raw[index &* stride]) << 8 | Int(raw[index &* stride &+ 1]) }
+            var starts = [Int](repeating: 0, count: 65_537)
+            for index in 0 ..< count { starts[bucket(index) &+ 1] &+= 1 }
+            for index in 1 ... 65_536 { starts[index] &+= starts[index &- 1] }
+            var next = Array(starts[0 ..< 65_536])
+            let held = UnsafeMutableRawPointer.allocate(byteCount: stride, alignment: 8)
+            let spare = UnsafeMutableRawPointer.allocate(byteCount: stride, alignment: 8)
+            defer {
+                held.deallocate()
+                spare.deallocate()
+            }
+            for target in 0 ..< 65_536 {
+                let end = starts[target &+ 1]
+                while next[target] < end {
+                    let position = next[target]
+                    var home = bucket(position)
+                    if home == target {
+                        next[target] &+= 1
+                        continue
+                    }
+                    // Carry the record to its bucket, and the one found there onwards, until a
+                    // record belongs here.
+                    held.copyMemory(from: base + position &* stride, byteCount: stride)
+                    while home != target {
+                        let slot = next[home]
+                        next[home] &+= 1
+                        let destination = base + slot &* stride
+                        // Swap the carried record with the one in its slot.
+                        spare.copyMemory(from: destination, byteCount: stride)
+                        destination.copyMemory(from: held, byteCount: stride)
+                        held.copyMemory(from: spare, byteCount: stride)
+                        home = Int(held.load(as: UInt8.self)) << 8 | Int(held.load(fromByteOffset: 1, as: UInt8.self))
+                    }
+                    (base + position &* stride).copyMemory(from: held, byteCount: stride)
+                    next[target] &+= 1
+                }
+            }
+            // Each bucket on its own: an index sort, then the records rewritten in order.
+            var order: [Int32] = []
+            var scratch = [UInt8]()
+            func less(_ a: Int, _ b: Int) -> Bool {
+                let x = a &* stride, y = b &* stride
+                // Bytes 2 to 9 as one number settle nearly every comparison; then the rest.
+                let headA = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: x &+ 2, as: UInt64.self))
+                let headB = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: y &+ 2, as: UInt64.self))
+                if headA != headB { return headA < headB }
+                for offset in 10 ..< layout.width where raw[x &+ offset] != raw[y &+ offset] { return raw[x &+ offset] < raw[y &+ offset] }
+                let sourceA = attributeSets.isEmpty ? 0 : attributeSets[Int(UInt16(raw[x &+ layout.attributes]) | UInt16(raw[x &+ layout.attributes &+ 1]) << 8)].source
+                let sourceB = attributeSets.isEmpty ? 0 : attributeSets[Int(UInt16(raw[y &+ layout.attributes]) | UInt16(raw[y &+ layout.attributes &+ 1]) << 8)].source
+                if sourceA != sourceB { return sourceA < sourceB }
+                let lineA = raw.loadUnaligned(fromByteOffset: x &+ layout.line, as: UInt32.self)
+                let lineB = raw.loadUnaligned(fromByteOffset: y &+ layout.line, as: UInt32.self)
+                if lineA != lineB { return UInt32(littleEndian: lineA) < UInt32(littleEndian: lineB) }
+                return a < b
+            }
+            for target in 0 ..< 65_536 {
+                let first = starts[target], end = starts[target &+ 1]
+                let size = end &- first
+                guard size > 1 else { continue }
+                order.removeAll(keepingCapacity: true)
+                for index in first ..< end { order.append(Int32(truncatingIfNeeded: index)) }
+                order.sort { less(Int($0), Int($1)) }
+                scratch.removeAll(keepingCapacity: true)
+                for index in order {
+                    scratch.append(contentsOf: UnsafeRawBufferPointer(start: base + Int(index) &* stride, count: stride))
+                }
+                scratch.withUnsafeBytes { sorted in
+                    if let source = sorted.baseAddress { (base + first &* stride).copyMemory(from: source, byteCount: size &* stride) }
+                }
+            }
+        }
+        // Keep the first of each run of equal digests, moving the rest down.
+        var kept = 1
+        records.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            for index in 1 ..< count {
+                let previous = (kept &- 1) &* stride, here = index &* stride
+                var equal = raw.loadUnaligned(fromByteOffset: previous, as: UInt64.self) == raw.loadUnaligned(fromByteOffset: here, as: UInt64.self)
+                if equal {
+                    for offset in 8 ..< layout.width where raw[previous &+ offset] != raw[here &+ offset] {
+                        equal = false
+                        break
+                    }
+                }
+                if equal { continue }
+                if kept != index { (base + kept &* stride).copyMemory(from: base + here, byteCount: stride) }
+                kept &+= 1
+            }
+        }
+        records.removeLast((count - kept) * stride)
     }
 }

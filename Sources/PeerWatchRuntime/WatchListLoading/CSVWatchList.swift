@@ -1,154 +1,224 @@
 import Foundation
 import PeerWatchCore
 
-/// CSV watch lists (RFC 4180: quoted fields, doubled quotes, CR LF or LF) with a header naming
-/// the columns in any order: `kind` and `hash` are required; `label`, `category` and `source`
-/// are kept when present (`source`, the body that listed the hash, is added to the label).
-enum CSVWatchList {
-    static func parse(_ data: Data, sourceIndex: Int, into builder: inout WatchListBuilder, report: inout ProblemReport) {
-        guard var text = String(data: data, encoding: .utf8) else {
-            report.add(.badEncoding, nil, "the file is not UTF-8 text")
-            return
+/// CSV watch lists (RFC 4180: quoted fields, doubled quotes, line breaks inside quotes, CR LF
+/// or LF) with a header naming the columns in any order: `kind` and `hash` are required;
+/// `label`, `category` and `source` are kept when present (`source`, the body that listed the
+/// hash, is added to the label).
+///
+/// Parsed as the file streams by, into one reused record buffer: memory beyond the index stays
+/// at one record however long the file, and no string is made per row.
+struct CSVWatchList {
+    /// A record (a row with its quoted line breaks) longer than this is not a watch-list entry.
+    static let maxRecordLength = 64 * 1024
+    /// Rows have a handful of fields.
+    static let maxFields = 64
+
+    private enum State {
+        case fieldStart, unquoted, quoted, quoteInQuoted
+    }
+
+    private let sourceIndex: Int
+    private var state = State.fieldStart
+    private var record: [UInt8] = []
+    private var fieldEnds: [Int] = []
+    private var overflow = false
+    private var line = 1
+    private var recordLine = 1
+    private var atStart = true
+    private var header: (kind: Int, hash: Int, label: Int?, category: Int?, source: Int?)?
+    private var sawHeader = false
+    /// A header without kind and hash: the rest of the file cannot be read.
+    private var headerRefused = false
+    private var label: [UInt8] = []
+
+    init(sourceIndex: Int) {
+        self.sourceIndex = sourceIndex
+        record.reserveCapacity(512)
+        fieldEnds.reserveCapacity(8)
+    }
+
+    /// Takes the next piece of the file.
+    mutating func feed(_ piece: UnsafeRawBufferPointer, into builder: inout WatchListBuilder, report: inout ProblemReport) {
+        var index = 0
+        if atStart, !piece.isEmpty {
+            atStart = false
+            if piece.count >= 3, piece[0] == 0xEF, piece[1] == 0xBB, piece[2] == 0xBF { index = 3 }
         }
-        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
-        var columns: [String: Int]?
-        var sawHeader = false
-        forEachRecord(text) { fields, line in
-            guard let header = columns else {
-                sawHeader = true
-                let names = fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-                var found: [String: Int] = [:]
-                for (index, name) in names.enumerated() where found[name] == nil { found[name] = index }
-                guard found["hash"] != nil, found["kind"] != nil else {
-                    report.add(.malformedLine, line, "the header must name the columns kind and hash (found: \(names.joined(separator: ", ")))")
-                    return false
+        while index < piece.count {
+            // Runs of plain bytes are taken whole.
+            if state == .unquoted || state == .quoted {
+                var end = index
+                if state == .quoted {
+                    while end < piece.count, piece[end] != UInt8(ascii: "\""), piece[end] != 0x0A { end += 1 }
+                } else {
+                    while end < piece.count, piece[end] != UInt8(ascii: ","), piece[end] != 0x0A, piece[end] != 0x0D, piece[end] != UInt8(ascii: "\"") { end += 1 }
                 }
-                columns = found
-                return true
+                if end > index {
+                    append(UnsafeRawBufferPointer(rebasing: piece[index ..< end]))
+                    index = end
+                    continue
+                }
             }
-            func field(_ name: String) -> String? {
-                guard let index = header[name], index < fields.count else { return nil }
-                let value = fields[index].trimmingCharacters(in: .whitespaces)
-                return value.isEmpty ? nil : value
+            let byte = piece[index]
+            index += 1
+            switch state {
+            case .quoted:
+                if byte == UInt8(ascii: "\"") {
+                    state = .quoteInQuoted
+                } else {
+                    if byte == 0x0A { line += 1 }
+                    append(byte)
+                }
+            case .quoteInQuoted:
+                if byte == UInt8(ascii: "\"") {
+                    append(byte)
+                    state = .quoted
+                } else {
+                    state = .unquoted
+                    index -= 1
+                }
+            case .fieldStart, .unquoted:
+                switch byte {
+                case UInt8(ascii: "\"") where state == .fieldStart && isFieldEmpty:
+                    state = .quoted
+                case UInt8(ascii: ","):
+                    endField()
+                case 0x0D:
+                    continue
+                case 0x0A:
+                    endRecord(into: &builder, report: &report)
+                    line += 1
+                    recordLine = line
+                default:
+                    state = .unquoted
+                    append(byte)
+                }
             }
-            guard fields.count <= 64 else {
-                report.add(.malformedLine, line, "\(fields.count) fields; a row has a handful")
-                return true
-            }
-            guard let kindName = field("kind"), let kind = ContentID.Kind(name: kindName) else {
-                report.add(.unknownKind, line, "unknown kind \"\(field("kind") ?? "")\" (known: \(ContentID.Kind.allCases.map(\.description).joined(separator: ", ")))")
-                return true
-            }
-            guard let hash = field("hash"), let id = ContentID(kind: kind, hex: hash) ?? base32(hash, kind: kind) else {
-                report.add(.badDigest, line, "\(kind) needs \(kind.digestLength * 2) hex digits, found \"\((field("hash") ?? "").prefix(80))\"")
-                return true
-            }
-            var label = field("label")
-            if let source = field("source") { label = label.map { "\($0) (\(source))" } ?? source }
-            id.withDigestBytes { builder.add(kind: kind, digest: $0, sourceIndex: sourceIndex, line: line, label: label, category: field("category")) }
-            return true
+        }
+    }
+
+    /// The end of the file: the last record, if it has no line break after it.
+    mutating func finish(into builder: inout WatchListBuilder, report: inout ProblemReport) {
+        if !record.isEmpty || !fieldEnds.isEmpty || state == .quoted || state == .quoteInQuoted {
+            if state == .quoted { report.add(.malformedLine, recordLine, "a quoted field is not closed before the end of the file") }
+            endRecord(into: &builder, report: &report)
         }
         if !sawHeader { report.add(.malformedLine, nil, "no header line") }
     }
 
-    static func base32(_ text: String, kind: ContentID.Kind) -> ContentID? {
-        guard kind == .sha1 || kind == .tth, let bytes = Base32.decode(text, byteCount: kind.digestLength) else { return nil }
-        return ContentID(kind: kind, bytes: bytes)
-    }
+    private var fieldStart: Int { fieldEnds.last ?? 0 }
+    private var isFieldEmpty: Bool { record.count == fieldStart }
 
-    /// Calls `body` with each non-empty record's fields and the line it starts on, until `body`
-    /// returns `false`.
-    static func forEachRecord(_ text: String, _ body: ([String], Int) -> Bool) {
-        var fields: [String] = []
-        var field = ""
-        var inQuotes = false
-        var line = 1
-        var recordLine = 1
-        var iterator = text.unicodeScalars.makeIterator()
-        var pending: Unicode.Scalar?
-        func endRecord() -> Bool {
-            fields.append(field)
-            field = ""
-            defer { fields = [] }
-            if fields.count == 1, fields[0].trimmingCharacters(in: .whitespaces).isEmpty { return true }
-            if fields.first?.hasPrefix("#") == true, fields.count == 1 { return true }
-            return body(fields, recordLine)
-        }
-        while let scalar = pending ?? iterator.next() {
-            pending = nil
-            if inQuotes {
-                if scalar == "\"" {
-                    if let next = iterator.next() {
-                        if next == "\"" { field.unicodeScalars.append("\"") } else { inQuotes = false; pending = next }
-                    } else {
-                        inQuotes = false
-                    }
-                } else {
-                    if scalar == "\n" { line += 1 }
-                    field.unicodeScalars.append(scalar)
-                }
-                continue
-            }
-            switch scalar {
-            case "\"" where field.isEmpty: inQuotes = true
-            case ",":
-                fields.append(field)
-                field = ""
-            case "\r": continue
-            case "\n":
-                if !endRecord() { return }
-                line += 1
-                recordLine = line
-            default:
-                field.unicodeScalars.append(scalar)
-            }
-        }
-        if !field.isEmpty || !fields.isEmpty { _ = endRecord() }
-    }
-}
-
-/// Project VIC / VICS JSON exports: an object whose `value` (or `Media`) array holds media
-/// records with `MD5`, `SHA1`, `Category` and `MediaID` (names in any case). Each hash becomes
-/// an entry with the record's category; the label names the media id.
-enum VICSWatchList {
-    static func parse(_ data: Data, sourceIndex: Int, into builder: inout WatchListBuilder, report: inout ProblemReport) {
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: data)
-        } catch {
-            report.add(.malformedLine, nil, "not valid JSON (\((error as NSError).userInfo["NSDebugDescription"] ?? error.localizedDescription))")
+    private mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard record.count + bytes.count <= Self.maxRecordLength else {
+            overflow = true
             return
         }
-        guard let top = object as? [String: Any],
-              let media = top.first(where: { ["value", "media"].contains($0.key.lowercased()) })?.value as? [Any] else {
-            report.add(.malformedLine, nil, "expected an object with a \"value\" (or \"Media\") array of media records")
+        record.append(contentsOf: bytes)
+    }
+
+    private mutating func append(_ byte: UInt8) {
+        guard record.count < Self.maxRecordLength else {
+            overflow = true
             return
         }
-        for (index, item) in media.enumerated() {
-            guard let record = item as? [String: Any] else {
-                report.add(.malformedLine, nil, "value[\(index)] is not an object")
-                continue
+        record.append(byte)
+    }
+
+    private mutating func endField() {
+        if fieldEnds.count < Self.maxFields + 1 { fieldEnds.append(record.count) } else { overflow = true }
+        state = .fieldStart
+    }
+
+    /// Field `index` of the record, trimmed of spaces and tabs (empty if absent).
+    private func field(_ index: Int?, in raw: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        guard let index, index < fieldEnds.count else { return UnsafeRawBufferPointer(rebasing: raw[0 ..< 0]) }
+        let start = index == 0 ? 0 : fieldEnds[index - 1]
+        return HTTPText.trim(UnsafeRawBufferPointer(rebasing: raw[start ..< fieldEnds[index]]))
+    }
+
+    private mutating func endRecord(into builder: inout WatchListBuilder, report: inout ProblemReport) {
+        endField()
+        defer {
+            record.removeAll(keepingCapacity: true)
+            fieldEnds.removeAll(keepingCapacity: true)
+            overflow = false
+            state = .fieldStart
+        }
+        if overflow {
+            report.add(.malformedLine, recordLine, "the row is longer than \(Self.maxRecordLength) bytes or has more than \(Self.maxFields) fields")
+            return
+        }
+        guard !headerRefused else { return }
+        record.withUnsafeBytes { raw in
+            let first = field(0, in: raw)
+            // Blank lines and comment lines.
+            if fieldEnds.count == 1, first.isEmpty || first.first == UInt8(ascii: "#") { return }
+            guard let header else {
+                readHeader(raw, report: &report)
+                return
             }
-            var fields: [String: Any] = [:]
-            for (key, value) in record { fields[key.lowercased()] = value }
-            let category: String? = switch fields["category"] {
-            case let number as NSNumber: number.stringValue
-            case let text as String: text
-            default: nil
+            addRow(raw, header: header, into: &builder, report: &report)
+        }
+    }
+
+    private mutating func readHeader(_ raw: UnsafeRawBufferPointer, report: inout ProblemReport) {
+        sawHeader = true
+        var names: [String] = []
+        for index in 0 ..< fieldEnds.count {
+            names.append(String(decoding: field(index, in: raw), as: UTF8.self).lowercased())
+        }
+        func column(_ name: String) -> Int? { names.firstIndex(of: name) }
+        guard let kind = column("kind"), let hash = column("hash") else {
+            report.add(.malformedLine, recordLine, "the header must name the columns kind and hash (found: \(names.joined(separator: ", ")))")
+            headerRefused = true
+            return
+        }
+        header = (kind, hash, column("label"), column("category"), column("source"))
+    }
+
+    private mutating func addRow(_ raw: UnsafeRawBufferPointer, header: (kind: Int, hash: Int, label: Int?, category: Int?, source: Int?),
+                                 into builder: inout WatchListBuilder, report: inout ProblemReport) {
+        let kindText = field(header.kind, in: raw)
+        guard let kind = WatchListLoader.kind(named: kindText) else {
+            report.add(.unknownKind, recordLine, "unknown kind \"\(WatchListLoader.text(kindText.prefix(40)))\" (known: \(ContentID.Kind.allCases.map(\.description).joined(separator: ", ")))")
+            return
+        }
+        let hash = field(header.hash, in: raw)
+        var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        let decoded = withUnsafeMutableBytes(of: &digest) { out -> Bool in
+            let target = UnsafeMutableRawBufferPointer(rebasing: out[0 ..< kind.digestLength])
+            if Hex.decode(hash, into: target) { return true }
+            // urn:sha1 and Tiger Tree Hashes are often written in base32.
+            guard kind == .sha1 || kind == .tth, let bytes = Base32.decode(String(decoding: hash, as: UTF8.self), byteCount: kind.digestLength) else { return false }
+            for (offset, byte) in bytes.enumerated() { target[offset] = byte }
+            return true
+        }
+        guard decoded else {
+            report.add(.badDigest, recordLine, "\(kind) needs \(kind.digestLength * 2) hex digits, found \"\(WatchListLoader.text(hash.prefix(80)))\"")
+            return
+        }
+        let labelBytes = field(header.label, in: raw), source = field(header.source, in: raw), categoryBytes = field(header.category, in: raw)
+        for text in [labelBytes, source, categoryBytes] where text.contains(where: { $0 >= 0x80 }) && String(validating: text, as: UTF8.self) == nil {
+            report.add(.badEncoding, recordLine, "the row is not valid UTF-8 text")
+            return
+        }
+        label.removeAll(keepingCapacity: true)
+        label.append(contentsOf: labelBytes)
+        if !source.isEmpty {
+            if label.isEmpty {
+                label.append(contentsOf: source)
+            } else {
+                label.append(contentsOf: " (".utf8)
+                label.append(contentsOf: source)
+                label.append(UInt8(ascii: ")"))
             }
-            let label = (fields["mediaid"] as? NSNumber).map { "MediaID \($0)" } ?? (fields["mediaid"] as? String).map { "MediaID \($0)" }
-            var added = 0
-            for (key, kind) in [("md5", ContentID.Kind.md5), ("sha1", .sha1)] {
-                guard let value = fields[key] as? String, !value.isEmpty else { continue }
-                guard let id = ContentID(kind: kind, hex: value.trimmingCharacters(in: .whitespaces)) else {
-                    report.add(.badDigest, nil, "value[\(index)].\(key.uppercased()): not \(kind.digestLength * 2) hex digits: \"\(value.prefix(80))\"")
-                    continue
-                }
-                id.withDigestBytes { builder.add(kind: kind, digest: $0, sourceIndex: sourceIndex, line: index + 1, label: label, category: category) }
-                added += 1
-            }
-            if added == 0, fields["md5"] == nil, fields["sha1"] == nil {
-                report.add(.malformedLine, nil, "value[\(index)] has neither MD5 nor SHA1")
+        }
+        withUnsafeBytes(of: &digest) { bytes in
+            label.withUnsafeBytes { labelRaw in
+                builder.add(kind: kind, digest: UnsafeRawBufferPointer(rebasing: bytes[0 ..< kind.digestLength]), sourceIndex: sourceIndex,
+                            line: recordLine, label: labelRaw, category: categoryBytes)
             }
         }
     }

@@ -5,7 +5,7 @@ import PeerWatchCore
 /// Ed25519 public keys that watch lists must be signed with, when any are configured.
 ///
 /// A list `PATH` is signed by a detached signature in `PATH.sig`: 64 bytes, raw or as hex or
-/// base64 text. A key file holds 32 bytes, raw or as hex or base64 text; its file name (without
+/// base64 text, over `signedMessage(sha256:)` of the list's SHA-256. A key file holds 32 bytes, raw or as hex or base64 text; its file name (without
 /// extension) names the signer in logs and alerts' list metadata.
 public struct TrustedKeys: Sendable {
     struct Key: Sendable {
@@ -39,16 +39,25 @@ public struct TrustedKeys: Sendable {
         return TrustedKeys(keys: keys)
     }
 
-    /// The name of the key that signed `data` with the signature in `signaturePath`.
-    func signer(of data: Data, signaturePath: String) -> Result<String, ConfigurationError> {
+    /// What a list's signature signs: its SHA-256 in hex behind a fixed prefix, so that a list
+    /// of any size is verified from the digest computed while it streams by (Ed25519 cannot be
+    /// computed over a stream), and a signature made for anything else never passes for one.
+    public static func signedMessage(sha256: String) -> [UInt8] {
+        Array("peerwatch-watchlist-sha256:\(sha256)".utf8)
+    }
+
+    /// The name of the key that signed the list whose SHA-256 is `sha256`, with the signature
+    /// in `signaturePath`.
+    func signer(ofSHA256 sha256: String, signaturePath: String) -> Result<String, ConfigurationError> {
         guard let signatureData = FileManager.default.contents(atPath: signaturePath) else {
-            return .failure(ConfigurationError(code: .unsigned, file: signaturePath, line: nil,
-                                               message: "no signature: lists must be signed with a configured key"))
+            let reason = errno == ENOENT ? "no signature: lists must be signed with a configured key" : "cannot read the signature: \(String(cString: strerror(errno)))"
+            return .failure(ConfigurationError(code: .unsigned, file: signaturePath, line: nil, message: reason))
         }
         guard let signature = Self.decodeBinary(signatureData, length: 64) else {
             return .failure(ConfigurationError(code: .badSignature, file: signaturePath, line: nil, message: "not an Ed25519 signature (64 bytes, raw, hex or base64)"))
         }
-        for candidate in keys where candidate.key.isValidSignature(signature, for: data) {
+        let message = Self.signedMessage(sha256: sha256)
+        for candidate in keys where candidate.key.isValidSignature(signature, for: message) {
             return .success(candidate.name)
         }
         return .failure(ConfigurationError(code: .badSignature, file: signaturePath, line: nil,

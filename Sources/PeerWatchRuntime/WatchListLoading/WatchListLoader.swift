@@ -34,7 +34,45 @@ public enum WatchListLoader {
             load(spec, keys: keys, into: &builder, problems: &problems)
         }
         guard problems.isEmpty else { throw WatchListLoadError(problems: problems) }
-        return builder.build()
+        // Moved, not copied: a copy would share the records, and sorting them in place would copy them all.
+        return (consume builder).build()
+    }
+
+    /// The SHA-256 a list is known and signed by: of the file's bytes, or for a directory of
+    /// .torrent files of its manifest (the sorted lines `relative-path<TAB>sha256-of-file`).
+    public static func digest(of path: String) throws(ConfigurationError) -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ConfigurationError(code: .unreadable, file: path, line: nil, message: "no such file or directory")
+        }
+        guard isDirectory.boolValue else { return try WatchListFile.read(path) { _ in }.sha256 }
+        let (manifest, _, problems) = torrentDirectory(path)
+        if let first = problems.first { throw first }
+        return Hex.encode(Array(SHA256.hash(data: Data(manifest.utf8))))
+    }
+
+    /// A directory's .torrent files (sorted by relative path), their manifest, and the files it
+    /// could not read.
+    static func torrentDirectory(_ path: String) -> (manifest: String, contents: [(String, [UInt8])], problems: [ConfigurationError]) {
+        let root = URL(fileURLWithPath: path)
+        var files: [String] = []
+        if let walker = FileManager.default.enumerator(atPath: path) {
+            for case let relative as String in walker where relative.lowercased().hasSuffix(".torrent") { files.append(relative) }
+        }
+        files.sort()
+        var manifest = ""
+        var contents: [(String, [UInt8])] = []
+        var problems: [ConfigurationError] = []
+        for relative in files {
+            do {
+                let (bytes, summary) = try WatchListFile.readAll(root.appendingPathComponent(relative).path, limit: maxTorrentFileLength)
+                manifest += "\(relative)\t\(summary.sha256)\n"
+                contents.append((relative, bytes))
+            } catch {
+                problems.append(error)
+            }
+        }
+        return (manifest, contents, problems)
     }
 
     /// Loads one list into `builder`, appending any problems.
@@ -53,63 +91,85 @@ public enum WatchListLoader {
             loadTorrentDirectory(spec, pieces: format == .torrentPieces, keys: keys, into: &builder, problems: &problems)
             return
         }
-        // Mapped, not copied: a list of millions of lines is hundreds of megabytes.
-        guard let data = try? Data(contentsOf: URL(fileURLWithPath: spec.path), options: .alwaysMapped) else {
-            problems.append(ConfigurationError(code: .unreadable, file: spec.path, line: nil, message: "cannot read the watch list"))
+        let sample: [UInt8], size: Int
+        do {
+            (sample, size) = try WatchListFile.sample(spec.path)
+        } catch {
+            problems.append(error)
             return
-        }
-        // Hash the file on the other core while it is parsed.
-        let digest = DigestBox()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { digest.value = Hex.encode(Array(SHA256.hash(data: data))) }
-        var signer: String?
-        if keys.isEnabled {
-            switch keys.signer(of: data, signaturePath: spec.path + ".sig") {
-            case .success(let name): signer = name
-            case .failure(let problem):
-                group.wait()
-                problems.append(problem)
-                return
-            }
         }
         let format: WatchListFormat
         if let stated = spec.format {
             format = stated
-        } else if let detected = detect(path: spec.path, data: data) {
+        } else if let detected = detect(path: spec.path, sample: sample) {
             format = detected
         } else {
-            group.wait()
             problems.append(ConfigurationError(code: .unknownFormat, file: spec.path, line: nil,
                                                message: "cannot tell the format; name it as FORMAT:PATH (\(WatchListFormat.allCases.map(\.rawValue).joined(separator: ", ")))"))
             return
         }
-        guard let sourceIndex = builder.addSource(WatchListSource(name: spec.listName, path: spec.path, sha256: "", format: format.rawValue, signer: signer)) else {
+        guard let sourceIndex = builder.addSource(WatchListSource(name: spec.listName, path: spec.path, sha256: "", format: format.rawValue, signer: nil)) else {
             problems.append(ConfigurationError(code: .badValue, file: spec.path, line: nil, message: "too many watch lists"))
             return
         }
+        reserve(for: format, sample: sample, size: size, into: &builder)
         let before = builder.count
         var report = ProblemReport(file: spec.path)
-        switch format {
-        case .native: parseLinesInParallel(data, kind: nil, sourceIndex: sourceIndex, into: &builder, report: &report)
-        case .md5: parseLinesInParallel(data, kind: .md5, sourceIndex: sourceIndex, into: &builder, report: &report)
-        case .sha1: parseLinesInParallel(data, kind: .sha1, sourceIndex: sourceIndex, into: &builder, report: &report)
-        case .csv: CSVWatchList.parse(data, sourceIndex: sourceIndex, into: &builder, report: &report)
-        case .magnet: parseLinkLines(data, ed2k: false, sourceIndex: sourceIndex, into: &builder, report: &report)
-        case .ed2k: parseLinkLines(data, ed2k: true, sourceIndex: sourceIndex, into: &builder, report: &report)
-        case .vics: VICSWatchList.parse(data, sourceIndex: sourceIndex, into: &builder, report: &report)
-        case .torrent, .torrentPieces:
-            addTorrent(data, file: spec.path, pieces: format == .torrentPieces, sourceIndex: sourceIndex, into: &builder, report: &report)
+        let summary: WatchListFile.Summary
+        do {
+            switch format {
+            case .native, .md5, .sha1:
+                var lines = LineSplitter(maxLength: maxLineLength)
+                let fixed: ContentID.Kind? = format == .md5 ? .md5 : format == .sha1 ? .sha1 : nil
+                summary = try WatchListFile.read(spec.path) { piece in
+                    lines.feed(piece) { line, number in parseLine(line, number: number, kind: fixed, sourceIndex: sourceIndex, into: &builder, report: &report) }
+                }
+                lines.finish { line, number in parseLine(line, number: number, kind: fixed, sourceIndex: sourceIndex, into: &builder, report: &report) }
+            case .magnet, .ed2k:
+                var lines = LineSplitter(maxLength: maxLineLength)
+                summary = try WatchListFile.read(spec.path) { piece in
+                    lines.feed(piece) { line, number in parseLink(line, number: number, ed2k: format == .ed2k, sourceIndex: sourceIndex, into: &builder, report: &report) }
+                }
+                lines.finish { line, number in parseLink(line, number: number, ed2k: format == .ed2k, sourceIndex: sourceIndex, into: &builder, report: &report) }
+            case .csv:
+                var parser = CSVWatchList(sourceIndex: sourceIndex)
+                summary = try WatchListFile.read(spec.path) { piece in parser.feed(piece, into: &builder, report: &report) }
+                parser.finish(into: &builder, report: &report)
+            case .vics:
+                var parser = VICSWatchList(sourceIndex: sourceIndex)
+                summary = try WatchListFile.read(spec.path) { piece in parser.feed(piece, into: &builder, report: &report) }
+                parser.finish(into: &builder, report: &report)
+            case .torrent, .torrentPieces:
+                let (bytes, read) = try WatchListFile.readAll(spec.path, limit: maxTorrentFileLength)
+                summary = read
+                addTorrent(bytes, file: spec.path, pieces: format == .torrentPieces, sourceIndex: sourceIndex, into: &builder, report: &report)
+            }
+        } catch {
+            problems.append(error)
+            return
         }
-        group.wait()
-        builder.updateSource(sourceIndex, WatchListSource(name: spec.listName, path: spec.path, sha256: digest.value, format: format.rawValue, signer: signer))
+        var signer: String?
+        if keys.isEnabled {
+            switch keys.signer(ofSHA256: summary.sha256, signaturePath: spec.path + ".sig") {
+            case .success(let name): signer = name
+            case .failure(let problem):
+                problems.append(problem)
+                return
+            }
+        }
+        builder.updateSource(sourceIndex, WatchListSource(name: spec.listName, path: spec.path, sha256: summary.sha256, format: format.rawValue, signer: signer))
         if report.problems.isEmpty, builder.count == before {
             report.add(.empty, nil, "the watch list holds no entries")
         }
         problems += report.problems
     }
 
+    /// A .torrent listed on its own may be this large (a torrent of a huge collection with
+    /// its piece hashes); larger is no torrent.
+    static let maxTorrentFileLength = 64 << 20
+
     /// Tells a file's format from its extension or its first entry line.
-    static func detect(path: String, data: Data) -> WatchListFormat? {
+    static func detect(path: String, sample: [UInt8]) -> WatchListFormat? {
         switch (path as NSString).pathExtension.lowercased() {
         case "csv": return .csv
         case "json": return .vics
@@ -117,7 +177,7 @@ public enum WatchListLoader {
         default: break
         }
         // Lenient: a bad byte further on is reported by the parser, with its line.
-        let text = String(decoding: data.prefix(64 * 1024), as: UTF8.self)
+        let text = String(decoding: sample, as: UTF8.self)
         for rawLine in text.split(whereSeparator: \.isNewline) {
             let line = rawLine.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\u{FEFF}"))
             if line.isEmpty || line.hasPrefix("#") { continue }
@@ -129,188 +189,155 @@ public enum WatchListLoader {
         return .native
     }
 
+    // MARK: - Reserving room
+
+    /// Reserves room for the entries a file of `size` bytes holds, estimated from its first
+    /// bytes, and never more than the file could hold at the format's shortest entry: a list
+    /// whose first 64 KiB are blank lines and the rest a sparse hole must not reserve gigabytes.
+    static func reserve(for format: WatchListFormat, sample: [UInt8], size: Int, into builder: inout WatchListBuilder) {
+        let kind: ContentID.Kind
+        let shortest: Int
+        switch format {
+        case .md5: (kind, shortest) = (.md5, 33)
+        case .sha1: (kind, shortest) = (.sha1, 41)
+        case .native:
+            // The first entry's kind; the shortest native line is "md5:" and 32 digits.
+            let text = String(decoding: sample.prefix(4_096), as: UTF8.self)
+            let first = text.split(whereSeparator: \.isNewline).first { !$0.hasPrefix("#") && $0.contains(":") }
+            kind = first.flatMap { line in ContentID.Kind(name: line[..<(line.firstIndex(of: ":") ?? line.endIndex)]) } ?? .btih
+            shortest = 37
+        case .csv: (kind, shortest) = (.sha1, 40)
+        case .vics: (kind, shortest) = (.md5, 45)
+        case .magnet, .ed2k, .torrent, .torrentPieces: return
+        }
+        guard !sample.isEmpty else { return }
+        // Entry-looking lines only: blank lines and comments hold no entries.
+        var sampleLines = 0
+        var lineStart = true, entry = false
+        for byte in sample {
+            if byte == 0x0A {
+                if entry { sampleLines += 1 }
+                lineStart = true
+                entry = false
+            } else if lineStart, byte != 0x20, byte != 0x09, byte != 0x0D {
+                lineStart = false
+                entry = byte != UInt8(ascii: "#")
+            }
+        }
+        guard sampleLines > 0 else { return }
+        let estimate = Int(Double(size) / Double(sample.count) * Double(sampleLines) * 1.02)
+        let most = size / shortest + 1
+        // A VICS record usually carries two hashes, on several lines; its estimate is by lines.
+        builder.reserve(min(estimate, most), of: kind)
+    }
+
     // MARK: - Line formats
 
-    /// Files larger than this are parsed in two halves on two threads.
-    static let parallelThreshold = 8 * 1024 * 1024
-
-    /// Parses a line-per-entry file, a large one in two halves at once, and merges the halves
-    /// in order (so the first of two equal entries is still the one earlier in the file).
-    static func parseLinesInParallel(_ data: Data, kind: ContentID.Kind?, sourceIndex: Int, into builder: inout WatchListBuilder, report: inout ProblemReport) {
-        guard data.count >= parallelThreshold else {
-            parseLines(data, kind: kind, sourceIndex: sourceIndex, firstLine: 1, into: &builder, report: &report)
-            return
-        }
-        // Split after a newline near the middle; the second half starts counting lines there.
-        let middle = data.startIndex + data.count / 2
-        guard let newline = data[middle...].firstIndex(of: 0x0A) else {
-            parseLines(data, kind: kind, sourceIndex: sourceIndex, firstLine: 1, into: &builder, report: &report)
-            return
-        }
-        let first = data[data.startIndex ... newline], second = data[(newline + 1)...]
-        let secondFirstLine = 1 + first.withUnsafeBytes { countNewlines($0) }
-        let other = PartialParse(builder: builder.emptyCopy(), report: ProblemReport(file: report.file))
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) {
-            var partial = other.builder
-            var partialReport = other.report
-            parseLines(second, kind: kind, sourceIndex: sourceIndex, firstLine: secondFirstLine, into: &partial, report: &partialReport)
-            other.builder = partial
-            other.report = partialReport
-        }
-        parseLines(first, kind: kind, sourceIndex: sourceIndex, firstLine: 1, into: &builder, report: &report)
-        group.wait()
-        builder.merge(other.builder)
-        for problem in other.report.problems { report.add(problem.code, problem.line, problem.message) }
-    }
-
-    /// How many line feeds `bytes` holds.
-    static func countNewlines(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var count = 0
-        var index = 0
-        while let found = ByteSearch.firstIndex(of: 0x0A, in: bytes, from: index) {
-            count += 1
-            index = found + 1
-        }
-        return count
-    }
-
-    /// Native lines (`kind:hex [label]`), or plain hash lines of `kind` (`hex [label]`), parsed
-    /// straight from the file's bytes.
-    static func parseLines(_ data: Data, kind fixedKind: ContentID.Kind?, sourceIndex: Int, firstLine: Int, into builder: inout WatchListBuilder, report: inout ProblemReport) {
-        reserveForLines(data, fixedKind: fixedKind, into: &builder)
-        data.withUnsafeBytes { raw in
-            var start = raw.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
-            var lineNumber = firstLine - 1
-            var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-            while start < raw.count {
-                let end = ByteSearch.firstIndex(of: 0x0A, in: raw, from: start) ?? raw.count
-                lineNumber += 1
-                defer { start = end + 1 }
-                var line = UnsafeRawBufferPointer(rebasing: raw[start ..< end])
-                if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line[0 ..< line.count - 1]) }
-                line = HTTPText.trim(line)
-                if line.isEmpty || line[0] == UInt8(ascii: "#") { continue }
-                guard line.count <= maxLineLength else {
-                    report.add(.malformedLine, lineNumber, "line is \(line.count) bytes long; an entry is at most \(maxLineLength)")
-                    continue
-                }
-                // A line that fails to parse may simply not be text; say so rather than why it
-                // is not an entry (checked only on failure, so good lines pay nothing).
-                func fail(_ code: ConfigurationError.Code, _ message: String) {
-                    if String(validating: line, as: UTF8.self) == nil {
-                        report.add(.badEncoding, lineNumber, "line is not valid UTF-8 text")
-                    } else {
-                        report.add(code, lineNumber, message)
-                    }
-                }
-                let tokenEnd = line.firstIndex { $0 == 0x20 || $0 == 0x09 } ?? line.count
-                let token = UnsafeRawBufferPointer(rebasing: line[0 ..< tokenEnd])
-                let kind: ContentID.Kind
-                let hex: UnsafeRawBufferPointer
-                if let fixedKind {
-                    kind = fixedKind
-                    hex = token
-                } else {
-                    guard let colon = token.firstIndex(of: UInt8(ascii: ":")) else {
-                        fail(.malformedLine, "expected kind:hex, found \"\(text(token.prefix(80)))\"")
-                        continue
-                    }
-                    let name = UnsafeRawBufferPointer(rebasing: token[0 ..< colon])
-                    guard let known = ContentID.Kind.allCases.first(where: { matches(name, $0.description) }) else {
-                        let names = ContentID.Kind.allCases.map(\.description).joined(separator: ", ")
-                        fail(.unknownKind, "unknown kind \"\(text(name.prefix(40)))\" (known: \(names))")
-                        continue
-                    }
-                    kind = known
-                    hex = UnsafeRawBufferPointer(rebasing: token[(colon + 1)...])
-                }
-                let decoded = withUnsafeMutableBytes(of: &digest) { out -> Bool in
-                    Hex.decode(hex, into: UnsafeMutableRawBufferPointer(rebasing: out[0 ..< kind.digestLength]))
-                }
-                guard decoded else {
-                    fail(.badDigest, "\(kind) needs \(kind.digestLength * 2) hex digits, found \"\(text(hex.prefix(80)))\"")
-                    continue
-                }
-                var label: String?
-                if tokenEnd < line.count {
-                    let rest = HTTPText.trim(UnsafeRawBufferPointer(rebasing: line[tokenEnd...]))
-                    if !rest.isEmpty {
-                        guard let valid = String(validating: rest, as: UTF8.self) else {
-                            report.add(.badEncoding, lineNumber, "the label is not valid UTF-8 text")
-                            continue
-                        }
-                        label = valid
-                    }
-                }
-                withUnsafeBytes(of: &digest) { bytes in
-                    builder.add(kind: kind, digest: UnsafeRawBufferPointer(rebasing: bytes[0 ..< kind.digestLength]),
-                                sourceIndex: sourceIndex, line: lineNumber, label: label, category: nil)
-                }
+    /// A native line (`kind:hex [label]`), or a plain hash line of `kind` (`hex [label]`),
+    /// parsed straight from the file's bytes.
+    static func parseLine(_ line: LineSplitter.Line, number lineNumber: Int, kind fixedKind: ContentID.Kind?, sourceIndex: Int,
+                          into builder: inout WatchListBuilder, report: inout ProblemReport) {
+        guard case .text(let raw) = line else {
+            if case .tooLong(let length) = line {
+                report.add(.malformedLine, lineNumber, "line is \(length) bytes long; an entry is at most \(maxLineLength)")
             }
-        }
-    }
-
-    /// Reserves room for the entries a line-per-entry file holds, estimated from its first
-    /// lines, so that a list of millions does not regrow its arrays again and again.
-    static func reserveForLines(_ data: Data, fixedKind: ContentID.Kind?, into builder: inout WatchListBuilder) {
-        let sample = data.prefix(64 * 1024)
-        let lines = sample.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
-        guard lines > 0 else { return }
-        let estimate = Int(Double(data.count) / Double(sample.count) * Double(lines) * 1.02)
-        var kind = fixedKind
-        if kind == nil, let colon = sample.firstIndex(of: UInt8(ascii: ":")) {
-            kind = ContentID.Kind(name: String(decoding: sample[sample.startIndex ..< colon].suffix(8).drop { $0 == 0x0A || $0 == 0x23 }, as: UTF8.self))
-                ?? ContentID.Kind.allCases.first { name in
-                    let text = String(decoding: sample[sample.startIndex ..< colon], as: UTF8.self)
-                    return text.hasSuffix(name.description)
-                }
-        }
-        builder.reserve(estimate, of: kind ?? .btih)
-    }
-
-    /// Magnet URIs or ed2k links, one per line.
-    static func parseLinkLines(_ data: Data, ed2k: Bool, sourceIndex: Int, into builder: inout WatchListBuilder, report: inout ProblemReport) {
-        guard let text = String(data: data, encoding: .utf8) else {
-            report.add(.badEncoding, nil, "the file is not UTF-8 text")
             return
         }
-        var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNumber += 1
-            let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: "\u{FEFF}"))
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            guard line.utf8.count <= maxLineLength else {
-                report.add(.malformedLine, lineNumber, "line is \(line.utf8.count) bytes long; a link is at most \(maxLineLength)")
-                continue
-            }
-            if ed2k {
-                guard let (id, name) = ED2KLink.parse(line) else {
-                    report.add(.malformedLine, lineNumber, "not an ed2k file link (ed2k://|file|name|size|hash|/): \"\(line.prefix(80))\"")
-                    continue
-                }
-                id.withDigestBytes { builder.add(kind: .ed2k, digest: $0, sourceIndex: sourceIndex, line: lineNumber, label: name, category: nil) }
+        let line = HTTPText.trim(raw)
+        if line.isEmpty || line[0] == UInt8(ascii: "#") { return }
+        // A line that fails to parse may simply not be text; say so rather than why it is not
+        // an entry (checked only on failure, so good lines pay nothing).
+        func fail(_ code: ConfigurationError.Code, _ message: String) {
+            if String(validating: line, as: UTF8.self) == nil {
+                report.add(.badEncoding, lineNumber, "line is not valid UTF-8 text")
             } else {
-                guard line.lowercased().hasPrefix("magnet:?") else {
-                    report.add(.malformedLine, lineNumber, "not a magnet link: \"\(line.prefix(80))\"")
-                    continue
-                }
-                let name = MagnetDisplayName.of(line)
-                var found = 0
-                _ = Array(line.utf8).withUnsafeBytes { raw in
-                    MagnetLink.parse(raw) { id in
-                        found += 1
-                        id.withDigestBytes { builder.add(kind: id.kind, digest: $0, sourceIndex: sourceIndex, line: lineNumber, label: name, category: nil) }
-                    }
-                }
-                if found == 0 { report.add(.badDigest, lineNumber, "the magnet link has no exact topic PeerWatch understands") }
+                report.add(code, lineNumber, message)
             }
+        }
+        let tokenEnd = line.firstIndex { $0 == 0x20 || $0 == 0x09 } ?? line.count
+        let token = UnsafeRawBufferPointer(rebasing: line[0 ..< tokenEnd])
+        let kind: ContentID.Kind
+        let hex: UnsafeRawBufferPointer
+        if let fixedKind {
+            kind = fixedKind
+            hex = token
+        } else {
+            guard let colon = token.firstIndex(of: UInt8(ascii: ":")) else {
+                fail(.malformedLine, "expected kind:hex, found \"\(text(token.prefix(80)))\"")
+                return
+            }
+            let name = UnsafeRawBufferPointer(rebasing: token[0 ..< colon])
+            guard let known = Self.kind(named: name) else {
+                let names = ContentID.Kind.allCases.map(\.description).joined(separator: ", ")
+                fail(.unknownKind, "unknown kind \"\(text(name.prefix(40)))\" (known: \(names))")
+                return
+            }
+            kind = known
+            hex = UnsafeRawBufferPointer(rebasing: token[(colon + 1)...])
+        }
+        var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        let decoded = withUnsafeMutableBytes(of: &digest) { out -> Bool in
+            Hex.decode(hex, into: UnsafeMutableRawBufferPointer(rebasing: out[0 ..< kind.digestLength]))
+        }
+        guard decoded else {
+            fail(.badDigest, "\(kind) needs \(kind.digestLength * 2) hex digits, found \"\(text(hex.prefix(80)))\"")
+            return
+        }
+        var label = UnsafeRawBufferPointer(start: nil, count: 0)
+        if tokenEnd < line.count {
+            label = HTTPText.trim(UnsafeRawBufferPointer(rebasing: line[tokenEnd...]))
+            if !label.isEmpty, String(validating: label, as: UTF8.self) == nil {
+                report.add(.badEncoding, lineNumber, "the label is not valid UTF-8 text")
+                return
+            }
+        }
+        withUnsafeBytes(of: &digest) { bytes in
+            builder.add(kind: kind, digest: UnsafeRawBufferPointer(rebasing: bytes[0 ..< kind.digestLength]),
+                        sourceIndex: sourceIndex, line: lineNumber, label: label, category: nil)
+        }
+    }
+
+    /// A magnet URI or an ed2k link line.
+    static func parseLink(_ line: LineSplitter.Line, number lineNumber: Int, ed2k: Bool, sourceIndex: Int,
+                          into builder: inout WatchListBuilder, report: inout ProblemReport) {
+        guard case .text(let raw) = line else {
+            if case .tooLong(let length) = line {
+                report.add(.malformedLine, lineNumber, "line is \(length) bytes long; a link is at most \(maxLineLength)")
+            }
+            return
+        }
+        guard let decoded = String(validating: raw, as: UTF8.self) else {
+            report.add(.badEncoding, lineNumber, "line is not valid UTF-8 text")
+            return
+        }
+        let line = decoded.trimmingCharacters(in: .whitespacesAndNewlines)
+        if line.isEmpty || line.hasPrefix("#") { return }
+        if ed2k {
+            guard let (id, name) = ED2KLink.parse(line) else {
+                report.add(.malformedLine, lineNumber, "not an ed2k file link (ed2k://|file|name|size|hash|/): \"\(line.prefix(80))\"")
+                return
+            }
+            id.withDigestBytes { builder.add(kind: .ed2k, digest: $0, sourceIndex: sourceIndex, line: lineNumber, label: name, category: nil) }
+        } else {
+            guard line.lowercased().hasPrefix("magnet:?") else {
+                report.add(.malformedLine, lineNumber, "not a magnet link: \"\(line.prefix(80))\"")
+                return
+            }
+            let name = MagnetDisplayName.of(line)
+            var found = 0
+            _ = Array(line.utf8).withUnsafeBytes { raw in
+                MagnetLink.parse(raw) { id in
+                    found += 1
+                    id.withDigestBytes { builder.add(kind: id.kind, digest: $0, sourceIndex: sourceIndex, line: lineNumber, label: name, category: nil) }
+                }
+            }
+            if found == 0 { report.add(.badDigest, lineNumber, "the magnet link has no exact topic PeerWatch understands") }
         }
     }
 
     // MARK: - Torrents
 
-    static func addTorrent(_ data: Data, file: String, pieces: Bool, sourceIndex: Int, into builder: inout WatchListBuilder, report: inout ProblemReport) {
+    static func addTorrent(_ data: [UInt8], file: String, pieces: Bool, sourceIndex: Int, into builder: inout WatchListBuilder, report: inout ProblemReport) {
         let parsed = data.withUnsafeBytes { raw -> (TorrentInfo, [UInt8])? in
             guard let info = TorrentInfo(torrentFile: raw) else { return nil }
             var pieceHashes: [UInt8] = []
@@ -343,25 +370,13 @@ public enum WatchListLoader {
     /// `relative-path<TAB>sha256-of-file`, and its signature (if required) signs those lines.
     static func loadTorrentDirectory(_ spec: WatchListSpec, pieces: Bool, keys: TrustedKeys, into builder: inout WatchListBuilder, problems: inout [ConfigurationError]) {
         let root = URL(fileURLWithPath: spec.path)
-        var files: [String] = []
-        if let walker = FileManager.default.enumerator(atPath: spec.path) {
-            for case let relative as String in walker where relative.lowercased().hasSuffix(".torrent") { files.append(relative) }
-        }
-        files.sort()
-        var manifest = ""
-        var contents: [(String, Data)] = []
-        for relative in files {
-            guard let data = FileManager.default.contents(atPath: root.appendingPathComponent(relative).path) else {
-                problems.append(ConfigurationError(code: .unreadable, file: root.appendingPathComponent(relative).path, line: nil, message: "cannot read"))
-                continue
-            }
-            manifest += "\(relative)\t\(Hex.encode(Array(SHA256.hash(data: data))))\n"
-            contents.append((relative, data))
-        }
+        let (manifest, contents, unreadable) = torrentDirectory(spec.path)
+        problems += unreadable
         let manifestData = Data(manifest.utf8)
+        let manifestSHA256 = Hex.encode(Array(SHA256.hash(data: manifestData)))
         var signer: String?
         if keys.isEnabled {
-            switch keys.signer(of: manifestData, signaturePath: spec.path + ".sig") {
+            switch keys.signer(ofSHA256: manifestSHA256, signaturePath: spec.path + ".sig") {
             case .success(let name): signer = name
             case .failure(let problem):
                 problems.append(problem)
@@ -369,7 +384,7 @@ public enum WatchListLoader {
             }
         }
         let format = pieces ? WatchListFormat.torrentPieces : .torrent
-        guard let sourceIndex = builder.addSource(WatchListSource(name: spec.listName, path: spec.path, sha256: Hex.encode(Array(SHA256.hash(data: manifestData))),
+        guard let sourceIndex = builder.addSource(WatchListSource(name: spec.listName, path: spec.path, sha256: manifestSHA256,
                                                                   format: format.rawValue, signer: signer)) else {
             problems.append(ConfigurationError(code: .badValue, file: spec.path, line: nil, message: "too many watch lists"))
             return
@@ -383,6 +398,22 @@ public enum WatchListLoader {
         if builder.count == before {
             problems.append(ConfigurationError(code: .empty, file: spec.path, line: nil, message: "the directory holds no .torrent files"))
         }
+    }
+
+    /// The kinds by their names' bytes, made once.
+    static let kindNames: [(ContentID.Kind, [UInt8])] = ContentID.Kind.allCases.map { ($0, Array($0.description.utf8)) }
+
+    /// The kind `bytes` name (in any case), looked up without allocating.
+    static func kind(named bytes: UnsafeRawBufferPointer) -> ContentID.Kind? {
+        for (kind, name) in kindNames where name.count == bytes.count {
+            var same = true
+            for index in 0 ..< name.count where HTTPText.lowercased(bytes[index]) != name[index] {
+                same = false
+                break
+            }
+            if same { return kind }
+        }
+        return nil
     }
 
     static func matches(_ bytes: UnsafeRawBufferPointer, _ name: String) -> Bool {
@@ -413,21 +444,6 @@ struct ProblemReport {
             problems.append(ConfigurationError(code: code, file: file, line: line, message: "further problems not shown"))
         }
     }
-}
-
-/// The second half of a parallel parse, handed back across threads.
-private final class PartialParse: @unchecked Sendable {
-    var builder: WatchListBuilder
-    var report: ProblemReport
-    init(builder: WatchListBuilder, report: ProblemReport) {
-        self.builder = builder
-        self.report = report
-    }
-}
-
-/// A value set on another thread and read after waiting for it.
-private final class DigestBox: @unchecked Sendable {
-    var value = ""
 }
 
 /// ed2k file links: `ed2k://|file|<name>|<size>|<md4 hash>|...|/`.

@@ -124,7 +124,14 @@ public final class WatchListStore: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let data = try JSONSerialization.data(withJSONObject: description, options: [.prettyPrinted, .sortedKeys])
-            try data.write(to: URL(fileURLWithPath: directory).appendingPathComponent("watchlist.json"), options: .atomic)
+            // Readable by the service and its group only: it names the lists an ISP holds.
+            let path = URL(fileURLWithPath: directory).appendingPathComponent("watchlist.json").path
+            let temporary = path + ".tmp"
+            guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o640]) else {
+                throw CaptureError("\(temporary): \(String(cString: strerror(errno)))")
+            }
+            chmod(temporary, 0o640)
+            guard rename(temporary, path) == 0 else { throw CaptureError("\(path): \(String(cString: strerror(errno)))") }
         } catch {
             logger.warning("cannot write the watch-list state file", metadata: ["state.directory": "\(directory)", "error": "\(error)"])
         }
