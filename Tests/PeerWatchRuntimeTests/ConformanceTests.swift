@@ -17,12 +17,35 @@ enum Corpus {
 
     static var isPresent: Bool { root != nil }
 
+    /// CI always has the corpus beside the clone (CI=true): there it must be found, not skipped.
+    static var isRequired: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+
     struct Expectation: Hashable, CustomStringConvertible {
         var flow: Set<String>   // both endpoints, "address|port"
         var id: String
         var firstSeen: String
         var sentByInitiator: Bool
-        var description: String { "\(id) on \(flow.sorted()) at \(firstSeen)\(sentByInitiator ? "" : " (sent by responder)")" }
+        /// PeerWatch's protocol name (the truth's, which are the same).
+        var proto: String
+        var description: String { "\(proto) \(id) on \(flow.sorted()) at \(firstSeen)\(sentByInitiator ? "" : " (sent by responder)")" }
+    }
+
+    /// The messages PeerWatch may report for a truth entry's messages (the truth names them as
+    /// the tools that derived it do), with the role each carries by the README's table.
+    static func allowed(protocol proto: String, messages: [String], sentByInitiator: Bool) -> Set<String> {
+        var allowed = Set<String>()
+        for message in messages {
+            switch (proto, message) {
+            case ("bittorrent", "handshake"), ("utp", "handshake"):
+                allowed.insert("handshake/" + (sentByInitiator ? "seeking" : "offering"))
+            case ("bittorrent-dht", "get_peers"): allowed.insert("dht.get_peers/seeking")
+            case ("bittorrent-dht", "announce_peer"): allowed.insert("dht.announce_peer/offering")
+            case ("bittorrent-lsd", "BT-SEARCH"): allowed.insert("lsd/seeking")
+            case ("bittorrent-tracker", "announce"), ("bittorrent-tracker", "http_announce"): allowed.insert("tracker.announce/seeking")
+            default: allowed.insert("unknown truth message \(proto)/\(message)")
+            }
+        }
+        return allowed
     }
 
     struct Truth {
@@ -61,7 +84,7 @@ enum Corpus {
         guard let flow = entry["flow"] as? [String: Any], let src = flow["src"] as? String, let dst = flow["dst"] as? String,
               let id = entry["id"] as? String, let firstSeen = entry["first_seen"] as? String else { return nil }
         return Expectation(flow: [endpoint(src), endpoint(dst)], id: id, firstSeen: firstSeen,
-                           sentByInitiator: (entry["sent_by"] as? String) != "dst")
+                           sentByInitiator: (entry["sent_by"] as? String) != "dst", proto: entry["protocol"] as? String ?? "")
     }
 
     /// A watch list holding every identifier the truth expects and every value it says must
@@ -84,13 +107,26 @@ enum Corpus {
 }
 
 /// Runs PeerWatch over the corpus and compares with its ground truth, flow by flow.
-@Suite(.enabled(if: Corpus.isPresent, "../shared/corpus is absent: conformance skipped"))
+@Suite(.enabled(if: Corpus.isPresent || Corpus.isRequired, "../shared/corpus is absent: conformance skipped (outside CI)"))
 struct ConformanceTests {
+    /// Matches each capture raises: one per truth entry, but for ndpi-bt_search, whose two LSD
+    /// announcements 5 minutes apart fall in two flow lifetimes (the UDP idle timeout is 120 s).
+    static let matchCounts = [
+        "ndpi-bittorrent.pcap": 24, "ndpi-bittorrent_tcp_miss.pcapng": 1, "ndpi-bittorrent_utp.pcap": 4,
+        "ndpi-bt-http.pcapng": 1, "ndpi-bt_search.pcap": 2, "suricata-bittorrent-dht.pcap": 1,
+    ]
+
+    @Test func theCorpusIsThere() throws {
+        try #require(Corpus.isPresent, "CI=true but ../shared/corpus (or PEERWATCH_CORPUS) was not found")
+        #expect(try Corpus.truths().count == 27)
+    }
+
     /// The protocols whose identifiers PeerWatch decodes today (truth `protocol` names).
     static let decodedProtocols: Set<String> = ["bittorrent", "utp", "bittorrent-dht", "bittorrent-tracker", "bittorrent-lsd"]
 
     @Test func everyBitTorrentHandshakeCaptureMatchesItsTruthExactly() throws {
         let truths = try Corpus.truths().filter { truth in truth.expect.contains { ($0["protocol"] as? String) == "bittorrent" } }
+        try #require(Corpus.isPresent)
         #expect(truths.map(\.capture).sorted() == ["ndpi-bittorrent.pcap", "ndpi-bittorrent_tcp_miss.pcapng"])
         for truth in truths {
             try check(truth)
@@ -98,16 +134,18 @@ struct ConformanceTests {
     }
 
     @Test func otherP2PCapturesGetNoInventedIdentifiers() throws {
+        try #require(Corpus.isPresent)
         let truths = try Corpus.truths().filter { $0.category == "p2p" && !$0.expect.contains { ($0["protocol"] as? String) == "bittorrent" } }
-        #expect(truths.count >= 8)
+        #expect(truths.count == 10)
         for truth in truths {
             try check(truth)
         }
     }
 
     @Test func negativeCapturesYieldNothing() throws {
+        try #require(Corpus.isPresent)
         let truths = try Corpus.truths().filter { $0.category != "p2p" }
-        #expect(truths.count >= 15)
+        #expect(truths.count == 15)
         for truth in truths {
             let directory = try TemporaryDirectory()
             let path = try #require(Corpus.root).appendingPathComponent("pcap/\(truth.capture)").path
@@ -136,7 +174,8 @@ struct ConformanceTests {
         let found = Set(earliest.values.map { alert in
             Corpus.Expectation(
                 flow: ["\(alert.source.address)|\(alert.source.port)", "\(alert.destination.address)|\(alert.destination.port)"],
-                id: alert.observation.contentID.hex, firstSeen: alert.timestamp.iso8601, sentByInitiator: alert.direction == .toServer)
+                id: alert.observation.contentID.hex, firstSeen: alert.timestamp.iso8601, sentByInitiator: alert.direction == .toServer,
+                proto: alert.observation.proto.description)
         }).subtracting(optional)
         let missing = expected.subtracting(found)
         let invented = found.subtracting(expected)
@@ -146,5 +185,16 @@ struct ConformanceTests {
         // as the 5-minute LSD announcements in ndpi-bt_search.pcap do).
         let perFlow = Dictionary(grouping: result.matches) { "\($0.flowID)|\($0.observation.contentID)" }
         #expect(perFlow.values.allSatisfy { $0.count == 1 }, "\(truth.capture): more than one match per identifier and flow")
+        #expect(result.matches.count == Self.matchCounts[truth.capture, default: expected.count], "\(truth.capture): \(result.matches.count) matches")
+        // Message and role, as the truth's messages and sender call for.
+        for alert in result.matches {
+            let endpoints: Set<String> = ["\(alert.source.address)|\(alert.source.port)", "\(alert.destination.address)|\(alert.destination.port)"]
+            guard let entry = truth.expect.first(where: { entry in
+                Corpus.expectation(entry).map { $0.flow == endpoints && $0.id == alert.observation.contentID.hex } ?? false
+            }), let expectation = Corpus.expectation(entry) else { continue }
+            let allowed = Corpus.allowed(protocol: expectation.proto, messages: entry["messages"] as? [String] ?? [], sentByInitiator: expectation.sentByInitiator)
+            let reported = "\(alert.observation.message)/\(alert.observation.role)"
+            #expect(allowed.contains(reported), "\(truth.capture): \(expectation) reported as \(reported), expected one of \(allowed.sorted())")
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PeerWatchCore
 import PeerWatchTestSupport
 @testable import PeerWatchRuntime
@@ -70,4 +71,65 @@ func fileLines(_ path: String) throws -> [[UInt8]] {
 /// Writes `lines`, each with its newline.
 func writeLines(_ lines: [[UInt8]], to path: String) throws {
     try Data(lines.flatMap { $0 + [0x0A] }).write(to: URL(fileURLWithPath: path))
+}
+
+/// A pipeline reading a FIFO that the test writes in phases, so that what happens between
+/// phases (a reload, a rotation) falls between known packets, with no timing involved.
+final class PhasedPipeline: @unchecked Sendable {
+    // `report` and `failure` are written by the pipeline thread before `done` is signalled.
+    private let done = DispatchSemaphore(value: 0)
+    private var report: PipelineReport?
+    private var failure: (any Error)?
+    private var writer: Int32 = -1
+    let pipeline: Pipeline
+
+    init(directory: TemporaryDirectory, options configure: (inout PipelineOptions) -> Void, watchLists: WatchListStore) throws {
+        let fifo = directory.path + "/capture.fifo"
+        guard mkfifo(fifo, 0o600) == 0 else { throw TestFailure("mkfifo failed") }
+        var options = PipelineOptions(source: .files([fifo]), sensorName: "phased-test")
+        configure(&options)
+        pipeline = Pipeline(options: options, watchLists: watchLists, logger: Logger(label: "phased-test"))
+        let thread = Thread { [self] in
+            do { report = try pipeline.run(stop: StopSignal()) } catch { failure = error }
+            done.signal()
+        }
+        thread.start()
+        // Blocks until the pipeline has the FIFO open for reading.
+        writer = open(fifo, O_WRONLY)
+        guard writer >= 0 else { throw TestFailure("cannot open the FIFO") }
+        write(PcapFileWriter.pcap([]))
+    }
+
+    /// Writes frames as pcap records.
+    func write(_ frames: [Frame]) {
+        var bytes: [UInt8] = []
+        for frame in frames { PcapFileWriter.appendRecord(&bytes, frame) }
+        write(bytes)
+    }
+
+    private func write(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(writer, $0.baseAddress, $0.count) }
+            if written <= 0 { return }
+            offset += written
+        }
+    }
+
+    /// Ends the capture and waits (at most 60 s) for the pipeline to finish.
+    func finish() throws -> PipelineReport {
+        close(writer)
+        guard done.wait(timeout: .now() + 60) == .success else { throw TestFailure("the pipeline did not finish") }
+        if let failure { throw failure }
+        guard let report else { throw TestFailure("no report") }
+        return report
+    }
+}
+
+/// The `match` records of a log, parsed.
+func matchRecords(in log: String) -> [[String: Any]] {
+    let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").filter { $0.contains("\"event_type\":\"match\"") }.compactMap {
+        try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+    }
 }
