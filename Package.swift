@@ -85,10 +85,10 @@ let package = Package(
             path: "tools/benchmark",
             swiftSettings: strict
         ),
-        // tools/fuzz: seeded mutation fuzzing of every decoder (see tools/fuzz.sh).
+        // tools/fuzz: every decoder and loader, by seeded mutation or libFuzzer (see tools/fuzz.sh).
         .executableTarget(
             name: "peerwatch-fuzz",
-            dependencies: ["PeerWatchCore", "PeerWatchTestSupport"],
+            dependencies: ["PeerWatchCore", "PeerWatchRuntime", "PeerWatchTestSupport"],
             path: "tools/fuzz",
             swiftSettings: strict
         ),

@@ -386,9 +386,14 @@ run_phase() {                # $1 = tcp|utp
 PW_PID=""
 PW_EXIT=1
 start_peerwatch() {
-    "$PEERWATCH" watchlist from-torrent "$WORK/payload.torrent" > "$WORK/watchlist.txt"
-    INFOHASH=$(awk -F'[: ]' '/^btih:/{print $2; exit}' "$WORK/watchlist.txt")
-    [ ${#INFOHASH} -eq 40 ] || die "no infohash from peerwatch watchlist from-torrent"
+    # The infohash as libtorrent computes it is what the watch list holds; PeerWatch's own
+    # reading of the .torrent must agree with it.
+    INFOHASH=$("$PY" -c 'import sys, libtorrent as lt; print(lt.torrent_info(sys.argv[1]).info_hashes().v1)' "$WORK/payload.torrent")
+    [ ${#INFOHASH} -eq 40 ] || die "libtorrent gave no infohash for the torrent"
+    local ours
+    ours=$("$PEERWATCH" watchlist from-torrent "$WORK/payload.torrent" | awk -F'[: ]' '/^btih:/{print $2; exit}')
+    [ "$ours" = "$INFOHASH" ] || die "peerwatch watchlist from-torrent says $ours, libtorrent says $INFOHASH"
+    echo "btih:$INFOHASH e2e payload" > "$WORK/watchlist.txt"
     ip netns exec "$NS_L" "$PEERWATCH" run --interface eth0 --watchlist "e2e=$WORK/watchlist.txt" \
         --log "$OUT/alerts.json" --state-dir "$WORK/state" --sensor e2e-leech --home-net "$IP_L/32" \
         >"$WORK/logs/peerwatch.out" 2>"$WORK/logs/peerwatch.err" &
@@ -410,28 +415,67 @@ analyze() {                  # prints a summary, returns non-zero if anything is
     for p in "$OUT/leech-tcp.pcap" "$OUT/leech-utp.pcap"; do
         foreign=$((foreign + $(tcpdump -r "$p" -n 'ip and not (src net 203.0.113.0/24 and dst net 203.0.113.0/24)' 2>/dev/null | wc -l)))
     done
-    "$PY" - "$OUT/alerts.json" "$INFOHASH" > "$OUT/summary.txt" <<'PYEOF' || res=1
+    "$PY" - "$OUT/alerts.json" "$INFOHASH" "$OUT/leech-tcp.json" "$OUT/leech-utp.json" "$IP_L" "$PORT_L" "$IP_T:$PORT_TRK" \
+        > "$OUT/summary.txt" <<'PYEOF' || res=1
+# Every match is checked against what the clients themselves report: the peers libtorrent had
+# a completed handshake with (and over which transport), the DHT nodes it sent get_peers to,
+# the tracker; its endpoints, role, direction and subscriber side must be what the README says.
 import json, sys
-path, infohash = sys.argv[1], sys.argv[2]
+path, infohash, tcp_json, utp_json, leech, leech_port, tracker = sys.argv[1:8]
 records = [json.loads(line) for line in open(path) if line.strip()]
-matches = [r for r in records if r["event_type"] == "match" and r["p2p"]["id"] == infohash]
-def seen(protocol, messages):
-    return [m for m in matches if m["p2p"]["protocol"] == protocol and m["p2p"]["message"] in messages]
-checks = {
-    "tcp handshake": seen("bittorrent", ["handshake"]),
-    "utp handshake": seen("utp", ["handshake"]),
-    "tracker announce": seen("bittorrent-tracker", ["tracker.announce"]),
-    "dht": seen("bittorrent-dht", ["dht.get_peers", "dht.announce_peer"]),
-}
-ok = True
+matches = [r for r in records if r["event_type"] == "match"]
+clients = {name: json.loads(open(p).read() or "{}") for name, p in (("tcp", tcp_json), ("utp", utp_json))}
+peers = {mode: set(c.get("peers", {})) for mode, c in clients.items()}
+def endpoint(text):                  # libtorrent writes "('203.0.113.2', 51413)"
+    host, port = text.strip("()").replace("'", "").split(", ")
+    return "%s:%s" % (host, port)
+dht_nodes = set(endpoint(e) for c in clients.values() for e in c.get("dht_get_peers_sent", []))
+problems = []
+def ep(m, side): return "%s:%d" % (m[side + "_ip"], m[side + "_port"])
+def expect(m, what, condition):
+    if not condition: problems.append("%s %s -> %s %s: %s" % (m["p2p"]["protocol"], ep(m, "src"), ep(m, "dest"), m["p2p"]["message"], what))
+for m in matches:
+    p2p = m["p2p"]
+    expect(m, "id %s is not libtorrent's infohash" % p2p["id"], p2p["id"] == infohash)
+    expect(m, "subscriber %s" % m["subscriber"], m["subscriber"] == ("src" if m["src_ip"] == leech else "dest" if m["dest_ip"] == leech else "?"))
+    protocol, message = p2p["protocol"], p2p["message"]
+    if protocol in ("bittorrent", "utp"):
+        mode = "tcp" if protocol == "bittorrent" else "utp"
+        expect(m, "message", message == "handshake")
+        remote = ep(m, "dest") if m["src_ip"] == leech else ep(m, "src")
+        expect(m, "libtorrent had no %s peer %s" % (mode, remote), remote in peers[mode])
+        if m["proto"] == "TCP":
+            # The side that connected asks for the torrent.
+            expect(m, "direction %s" % p2p["direction"], p2p["direction"] == "to_server")
+            expect(m, "role %s" % p2p["role"], p2p["role"] == "seeking")
+    elif protocol == "bittorrent-tracker":
+        expect(m, "not from the leecher to the tracker", m["src_ip"] == leech and ep(m, "dest") == tracker)
+        # Before the download completes the leecher seeks; its announces after (left=0 or
+        # event=completed) offer the content.
+        context = p2p.get("context", {})
+        done = context.get("left") == 0 or context.get("event") == "completed"
+        expect(m, "message/role %s/%s with left=%s event=%s" % (message, p2p["role"], context.get("left"), context.get("event")),
+               message == "tracker.announce" and p2p["role"] == ("offering" if done else "seeking"))
+    elif protocol == "bittorrent-dht":
+        expect(m, "message", message in ("dht.get_peers", "dht.announce_peer"))
+        if m["src_ip"] == leech:
+            expect(m, "libtorrent sent no get_peers to %s" % ep(m, "dest"), message != "dht.get_peers" or p2p["role"] != "seeking" or ep(m, "dest") in dht_nodes)
+            expect(m, "role", p2p["role"] == ("seeking" if message == "dht.get_peers" else "offering"))
+    else:
+        problems.append("unexpected protocol %s" % protocol)
+def seen(protocol): return [m for m in matches if m["p2p"]["protocol"] == protocol]
+checks = {"tcp handshake": seen("bittorrent"), "utp handshake": seen("utp"),
+          "tracker announce": seen("bittorrent-tracker"), "dht": seen("bittorrent-dht")}
+ok = not problems
 for name, found in checks.items():
     example = found[0] if found else None
-    print("%-17s %3d  %s" % (name, len(found), "" if not example else "%s %s:%s -> %s:%s role %s" % (
-        example["timestamp"], example["src_ip"], example["src_port"], example["dest_ip"], example["dest_port"], example["p2p"]["role"])))
+    print("%-17s %3d  %s" % (name, len(found), "" if not example else "%s %s -> %s role %s" % (
+        example["timestamp"], ep(example, "src"), ep(example, "dest"), example["p2p"]["role"])))
     ok = ok and len(found) > 0
+print("libtorrent peers  tcp %s, utp %s" % (sorted(peers["tcp"]), sorted(peers["utp"])))
 ends = [r for r in records if r["event_type"] == "flow_end"]
 print("flow_end records  %3d" % len(ends))
-print("other matches     %3d" % (len(records) - len(matches) - len(ends)))
+for problem in problems: print("MISMATCH          " + problem)
 sys.exit(0 if ok else 1)
 PYEOF
     {

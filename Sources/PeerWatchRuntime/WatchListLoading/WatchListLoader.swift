@@ -38,6 +38,41 @@ public enum WatchListLoader {
         return (consume builder).build()
     }
 
+    /// Loads one list held in memory, in `format` (a line format, CSV or VICS), as if read from
+    /// a file named `name`: for tools and fuzzing.
+    public static func load(bytes: [UInt8], format: WatchListFormat, name: String = "memory") throws(WatchListLoadError) -> WatchListSnapshot {
+        var builder = WatchListBuilder()
+        var report = ProblemReport(file: name)
+        guard let sourceIndex = builder.addSource(WatchListSource(name: name, path: name, sha256: Hex.encode(Array(SHA256.hash(data: bytes))), format: format.rawValue)) else {
+            throw WatchListLoadError(problems: [])
+        }
+        bytes.withUnsafeBytes { raw in
+            switch format {
+            case .native, .md5, .sha1:
+                var lines = LineSplitter(maxLength: maxLineLength)
+                let fixed: ContentID.Kind? = format == .md5 ? .md5 : format == .sha1 ? .sha1 : nil
+                lines.feed(raw) { line, number in parseLine(line, number: number, kind: fixed, sourceIndex: sourceIndex, into: &builder, report: &report) }
+                lines.finish { line, number in parseLine(line, number: number, kind: fixed, sourceIndex: sourceIndex, into: &builder, report: &report) }
+            case .magnet, .ed2k:
+                var lines = LineSplitter(maxLength: maxLineLength)
+                lines.feed(raw) { line, number in parseLink(line, number: number, ed2k: format == .ed2k, sourceIndex: sourceIndex, into: &builder, report: &report) }
+                lines.finish { line, number in parseLink(line, number: number, ed2k: format == .ed2k, sourceIndex: sourceIndex, into: &builder, report: &report) }
+            case .csv:
+                var parser = CSVWatchList(sourceIndex: sourceIndex)
+                parser.feed(raw, into: &builder, report: &report)
+                parser.finish(into: &builder, report: &report)
+            case .vics:
+                var parser = VICSWatchList(sourceIndex: sourceIndex)
+                parser.feed(raw, into: &builder, report: &report)
+                parser.finish(into: &builder, report: &report)
+            case .torrent, .torrentPieces:
+                addTorrent(bytes, file: name, pieces: format == .torrentPieces, sourceIndex: sourceIndex, into: &builder, report: &report)
+            }
+        }
+        guard report.problems.isEmpty else { throw WatchListLoadError(problems: report.problems) }
+        return (consume builder).build()
+    }
+
     /// The SHA-256 a list is known and signed by: of the file's bytes, or for a directory of
     /// .torrent files of its manifest (the sorted lines `relative-path<TAB>sha256-of-file`).
     public static func digest(of path: String) throws(ConfigurationError) -> String {

@@ -108,6 +108,16 @@ import PeerWatchTestSupport
         #expect(parsed.infoHashV2?.hex == Hex.encode(Array(SHA256.hash(data: info.encoded))))
     }
 
+    /// The infohash is the SHA-1 of the info dictionary's bytes as the file has them: here its
+    /// keys are out of bencoding's sorted order (values from sha1sum, apart from PeerWatch).
+    @Test func theInfohashIsOfTheBytesAsWrittenNotOfARecoding() throws {
+        let info = "d4:name5:x.bin6:lengthi1000e12:piece lengthi16384e6:pieces20:" + String(repeating: "p", count: 20) + "e"
+        let file = Array("d8:announce14:http://t.x/ann4:info\(info)e".utf8)
+        let parsed = try #require(file.withUnsafeBytes { TorrentInfo(torrentFile: $0) })
+        #expect(parsed.infoHashV1?.hex == "714d0fa99de44a1261cb7233d75cd10b6ddf1d94")
+        #expect(parsed.name == "x.bin")
+    }
+
     @Test func refusesWhatIsNotATorrent() {
         #expect(Array("d8:announce3:abce".utf8).withUnsafeBytes { TorrentInfo(torrentFile: $0) } == nil)
         #expect(Array("d4:infod4:name1:xee".utf8).withUnsafeBytes { TorrentInfo(torrentFile: $0) } == nil)   // no pieces, not v2

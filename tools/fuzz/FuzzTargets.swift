@@ -1,17 +1,10 @@
-// Seeded mutation fuzzing of PeerWatch's decoders.
-//
-//   swift run -c release peerwatch-fuzz [TARGET...] [--runs N] [--seed S]
-//   tools/fuzz.sh            (the same, built with AddressSanitizer)
-//
-// Each target starts from valid messages built in code and feeds the decoder mutated copies:
-// bit flips, interesting byte values (0, 0xFF, length-ish digits and separators), inserted,
-// deleted and duplicated ranges, splices of two seeds and truncations. A trap, an overflow or a
-// memory error ends the process with a non-zero status; the last input is written to
-// fuzz-crash-TARGET.bin so it can be replayed with --replay FILE.
+// The fuzz targets: each a decoder, with valid messages built in code to start from.
 import Foundation
 import PeerWatchCore
+import PeerWatchRuntime
 import PeerWatchTestSupport
 
+/// One decoder to fuzz.
 struct Target {
     let name: String
     let seeds: [[UInt8]]
@@ -20,7 +13,8 @@ struct Target {
 
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
-@MainActor func targets() -> [Target] {
+/// Every target, with its seeds built in code.
+func targets() -> [Target] {
     var random = SeededGenerator(seed: 1)
     let handshake = BitTorrentFixtures.handshake(infoHash: random.bytes(20), peerID: BitTorrentFixtures.peerID(clientTag: "-TR3000-", using: &random))
     let infoValue = TorrentFixtures.singleFileInfo(name: "fuzz", length: 50_000, pieceLength: 16_384, using: &random)
@@ -148,6 +142,39 @@ func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
                 _ = TorrentInfo(infoDictionary: raw)
             }
         },
+        Target(name: "endfinder", seeds: [torrent, info, bytes("d1:xli1ei2e3:abce1:y0:e")]) { input in
+            // Cut anywhere, the end is found where one pass over the whole finds it.
+            var whole = Bencode.EndFinder()
+            let expected = input.withUnsafeBytes { whole.consume($0) }
+            var pieces = Bencode.EndFinder()
+            var outcome = Bencode.EndFinder.Progress.incomplete
+            let cut = input.isEmpty ? 0 : Int(input[0]) % input.count
+            for part in [input[..<cut], input[cut...]] where outcome == .incomplete {
+                outcome = Array(part).withUnsafeBytes { pieces.consume($0) }
+                if case .complete(let offset) = outcome, part.startIndex == cut { outcome = .complete(offset: offset + cut) }
+            }
+            precondition(outcome == expected || outcome == .incomplete && expected == .incomplete, "pieces disagree with the whole")
+        },
+        Target(name: "inflate", seeds: [Inflation.zlib(torrent), Inflation.gzip(info)]) { input in
+            for format in [Inflater.Format.zlib, .raw, .gzip] {
+                guard let inflater = Inflater(format: format) else { continue }
+                var produced = 0
+                _ = input.withUnsafeBytes { inflater.inflate($0, limit: 1 << 20) { produced += $0.count } }
+                precondition(produced <= 1 << 20, "the output cap was passed")
+            }
+        },
+        Target(name: "watchlist", seeds: [
+            bytes("# list\nbtih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126 series 17\nmd5:d41d8cd98f00b204e9800998ecf8427e\n"),
+            bytes("kind,hash,label,category,source\nsha1,da39a3ee5e6b4b0d3255bfef95601890afd80709,\"a, \"\"b\"\"\",1,IWF\n"),
+            bytes("{\"value\":[{\"MediaID\":1,\"Category\":2,\"MD5\":\"d41d8cd98f00b204e9800998ecf8427e\",\"Tags\":[{\"x\":[1,2]}]}]}"),
+        ]) { input in
+            for format in [WatchListFormat.native, .csv, .vics, .magnet, .ed2k] {
+                _ = try? WatchListLoader.load(bytes: input, format: format)
+            }
+        },
+        Target(name: "verify", seeds: [Chain.sampleLog()]) { input in
+            _ = AlertChainVerifier.verify(Data(input))
+        },
         Target(name: "packet", seeds: frames) { input in
             // One engine across inputs, so that flows and reassembly state carry over between them.
             var events: [DetectionEvent] = []
@@ -210,47 +237,43 @@ struct Mutator {
     }
 }
 
-// MARK: - main
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-@MainActor func option(_ name: String) -> String? {
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
-    return arguments[index + 1]
-}
-let runs = Int(option("--runs") ?? "") ?? 1_000_000
-let seed = UInt64(option("--seed") ?? "") ?? 0x5EED
-let all = targets()
-let named = arguments.filter { !$0.hasPrefix("--") && Int($0) == nil && $0 != option("--replay") && $0 != option("--seed") }
-let selected = named.isEmpty ? all : all.filter { named.contains($0.name) }
-guard !selected.isEmpty else {
-    FileHandle.standardError.write(Data("unknown target; targets: \(all.map(\.name).joined(separator: ", "))\n".utf8))
-    exit(2)
-}
-if let replay = option("--replay"), let data = FileManager.default.contents(atPath: replay) {
-    for target in selected { target.run([UInt8](data)) }
-    print("replayed \(replay) through \(selected.map(\.name).joined(separator: ", ")): no crash")
-    exit(0)
-}
-for target in selected {
-    var mutator = Mutator(random: SeededGenerator(seed: seed &+ UInt64(target.name.utf8.reduce(0) { $0 &* 31 &+ UInt64($1) })))
-    let crashFile = "fuzz-crash-\(target.name).bin"
-    let start = Date()
-    for seedInput in target.seeds { target.run(seedInput) }
-    var corpus = target.seeds
-    for run in 0 ..< runs {
-        let base = corpus[mutator.number(corpus.count)]
-        let other = corpus[mutator.number(corpus.count)]
-        // Real messages are small; bounded inputs keep a million runs to minutes.
-        let input = Array(mutator.mutate(base, other: other).prefix(8_192))
-        // Keep the last input on disk every so often; a crash leaves the culprit close by.
-        if run % 50_000 == 0 { try? Data(input).write(to: URL(fileURLWithPath: crashFile)) }
-        target.run(input)
-        // Grow the corpus with some mutants, so that mutations stack.
-        if run % 97 == 0, input.count <= 4_096 {
-            if corpus.count < 512 { corpus.append(input) } else { corpus[mutator.number(corpus.count)] = input }
-        }
+/// Compressed seeds for the inflate target, made with zlib's deflate through Python-free means:
+/// stored (uncompressed) deflate blocks, which every inflater must read.
+enum Inflation {
+    /// `bytes` as one stored deflate block (at most 65,535 bytes).
+    static func storedBlock(_ bytes: [UInt8]) -> [UInt8] {
+        let data = Array(bytes.prefix(65_535))
+        let length = UInt16(data.count)
+        return [0x01, UInt8(length & 0xFF), UInt8(length >> 8), UInt8(~length & 0xFF), UInt8(~length >> 8)] + data
     }
-    try? FileManager.default.removeItem(atPath: crashFile)
-    let line = "\(target.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(runs) inputs, no crash (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)\n"
-    FileHandle.standardOutput.write(Data(line.utf8))
+
+    static func zlib(_ bytes: [UInt8]) -> [UInt8] {
+        [0x78, 0x01] + storedBlock(bytes) + adler32(Array(bytes.prefix(65_535)))
+    }
+
+    static func gzip(_ bytes: [UInt8]) -> [UInt8] {
+        [0x1F, 0x8B, 0x08, 0, 0, 0, 0, 0, 0, 0xFF] + storedBlock(bytes) + [0, 0, 0, 0] + [0, 0, 0, 0]
+    }
+
+    static func adler32(_ bytes: [UInt8]) -> [UInt8] {
+        var a: UInt32 = 1, b: UInt32 = 0
+        for byte in bytes {
+            a = (a + UInt32(byte)) % 65_521
+            b = (b + a) % 65_521
+        }
+        let value = b << 16 | a
+        return [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
+    }
+}
+
+/// A small alert log for the verify target.
+enum Chain {
+    static func sampleLog() -> [UInt8] {
+        var encoder = AlertEncoder(sensor: SensorIdentity(name: "fuzz", interface: nil))
+        let opening = LogOpening(reason: .start, file: "fuzz.json", appended: false, chainFrom: .genesis, version: "fuzz", processID: 1)
+        return encoder.encodeLogOpen(opening, at: Timestamp(microseconds: 0))
+            + encoder.encodeDropped(count: 2, first: nil, last: nil, reason: "fuzz", at: Timestamp(microseconds: 1))
+            + encoder.encodeLogClose(reason: .shutdown, records: 1, at: Timestamp(microseconds: 2))
+    }
 }
