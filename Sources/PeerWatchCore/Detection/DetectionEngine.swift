@@ -1,32 +1,37 @@
-/// Packet in, events out: decodes each frame, keeps flows, runs the protocol decoders and
-/// matches what they observe against the watch list.
+/// Packet in, events out: decodes each frame, keeps flows, offers their first bytes to the
+/// protocol families, runs the decoder of the family that recognised a flow, and matches what
+/// it observes against the watch list.
 ///
-/// One engine belongs to one worker thread and is driven by its packets' timestamps alone.
-/// A flow that shows no P2P sign in its first bytes is marked uninteresting and from then on
-/// costs a table lookup and two counter updates. The per-packet path allocates nothing, except
-/// when a TCP segment arrives out of order (it is copied into a bounded reorder buffer) or a
-/// flow is created while the table's storage grows.
+/// One engine belongs to one worker thread and is driven by its packets' timestamps alone. It
+/// names no protocol family: they are reached through `FamilyPools` and the seam's types.
+/// Every flow has a plain-data slot in the flow table; a TCP flow has reassembly state and a
+/// probe while its first bytes are looked at, and decoder state only once a family recognised
+/// it. A flow no family recognised costs a table lookup and counter updates from then on. The
+/// per-packet path allocates nothing once warm, except when a TCP segment arrives out of order
+/// (it is copied into a bounded reorder buffer), when a family's decoder collects a message
+/// across segments, or when a flow is flagged.
 public struct DetectionEngine {
     /// The tunables the engine was made with.
     public let configuration: EngineConfiguration
     /// The watch list in force; replace it between packets to reload.
     public var watchList: WatchListSnapshot
+
     /// Aggregate counters.
     public var counters: EngineCounters {
         var counters = tallies
-        counters.anomalies = shared.anomalies
+        counters.anomalies = context.budgets.anomalies
         return counters
     }
     private var tallies = EngineCounters()
 
-    private var flows: FlowTable<FlowRecord>
-    /// Observations of the packet at hand; reused, so it allocates only when a packet carries
-    /// more identifiers than any before it.
-    private var observations: [Observation] = []
-    /// The budgets all flows share, and the anomalies their decoders met.
-    private var shared: SharedBudgets
-    /// Addresses seen in a matched flow, with how many likely-encrypted BitTorrent flows they
-    /// had since. Only flagged addresses are counted: nothing is kept about anyone else.
+    private var flows: FlowTable
+    private var streams = Pool(empty: StreamPair())
+    private var families = FamilyPools()
+    private var context: DecodeContext
+    /// What is kept of each flagged flow (by slot): its id and the identifiers it matched.
+    private var flagged: [UInt32: FlaggedFlow] = [:]
+    /// Addresses seen in a matched flow, with how many likely-encrypted flows they had since.
+    /// Only flagged addresses are counted: nothing is kept about anyone else.
     private var flaggedAddresses: [IPAddress: Int] = [:]
     /// Flagged addresses remembered at most (about 3 MiB).
     static let maxFlaggedAddresses = 65_536
@@ -37,17 +42,50 @@ public struct DetectionEngine {
     static let expiryInterval: Int64 = 1_000_000
     /// The most flows looked at per expiry pass, so one packet never pays for a whole sweep.
     static let maxExpiryVisits = 4_096
+    /// Packets of a probing flow after which it is let go whatever its families say.
+    static let maxProbingPackets: UInt32 = 256
+
+    /// The two directions of a TCP flow's reassembly.
+    struct StreamPair {
+        var toServer = StreamReassembler()
+        var toClient = StreamReassembler()
+    }
+
+    /// What the engine keeps of a flow that matched.
+    struct FlaggedFlow {
+        var flowID: UInt64
+        var matched: [MatchedIdentifier] = []
+    }
 
     public init(configuration: EngineConfiguration = EngineConfiguration(), watchList: WatchListSnapshot = .empty) {
         self.configuration = configuration
         self.watchList = watchList
-        flows = FlowTable(capacity: configuration.maxFlows, placeholder: FlowRecord.placeholder)
-        observations.reserveCapacity(128)
-        shared = SharedBudgets(configuration: configuration)
+        flows = FlowTable(capacity: configuration.maxFlows)
+        context = DecodeContext(configuration: configuration)
     }
 
     /// How many flows are tracked now.
     public var flowCount: Int { flows.count }
+
+    /// Bytes the engine's per-flow structures take: the flow slots (reserved), the index, the
+    /// reassembly pool and the families' pools (entries inline; buffers they hold not counted).
+    public var footprint: (slots: Int, index: Int, streams: Int, decoders: Int) {
+        let table = flows.footprint
+        return (table.slots, table.index, streams.footprint, families.footprint)
+    }
+
+    /// What the engine holds for the flow of `key`: its phase, whether it has reassembly and
+    /// probe or decoder state, and the family that recognised it (for tests and diagnostics).
+    func state(of key: FlowKey) -> (phase: FlowSlot.Phase, hasStreams: Bool, hasState: Bool, family: Family?)? {
+        guard let index = flows.find(key, hash: key.fastHash(seed: configuration.flowHashSeed)) else { return nil }
+        let slot = flows[index]
+        return (slot.phase, slot.streams != .none, slot.state != .none, slot.phase == .recognised ? Family(rawValue: slot.family) : nil)
+    }
+
+    /// Entries in use in the reassembly, probe and decoder pools (for tests).
+    var poolsInUse: (streams: Int, probes: Int, decoders: Int) {
+        (streams.count, families.probes.count, families.decodersInUse)
+    }
 
     /// Processes one captured frame.
     /// - Parameters:
@@ -78,54 +116,185 @@ public struct DetectionEngine {
         if packet.isTruncated { tallies.truncatedPackets &+= 1 }
 
         let (key, senderIsLow) = FlowKey.of(packet)
-        let slot = flows.slot(of: key) ?? createFlow(key, senderIsLow: senderIsLow, packet: packet, at: timestamp, events: &events)
-        flows.touch(slot, now: timestamp)
+        let hash = key.fastHash(seed: configuration.flowHashSeed)
+        let slotIndex = flows.find(key, hash: hash) ?? createFlow(key, hash: hash, senderIsLow: senderIsLow, packet: packet, at: timestamp, events: &events)
+        flows.touch(slotIndex, now: timestamp.microseconds)
+        var slot = flows[slotIndex]
+        let direction = senderIsLow == slot.flags.contains(.initiatorIsLow) ? FlowDirection.toServer : .toClient
+        switch direction {
+        case .toServer:
+            slot.packetsToServer &+= 1
+            slot.bytesToServer &+= UInt64(wireLength)
+        case .toClient:
+            slot.packetsToClient &+= 1
+            slot.bytesToClient &+= UInt64(wireLength)
+        }
+        // A FIN or RST ends any flow on the short timeout, whatever its phase.
+        if packet.transport == .tcp, packet.tcpFlags.contains(.fin) || packet.tcpFlags.contains(.rst) { slot.flags.insert(.closing) }
+        guard slot.phase != .passive else {
+            flows[slotIndex] = slot
+            return
+        }
         let payload = UnsafeRawBufferPointer(rebasing: frame[packet.payloadOffset ..< packet.payloadOffset + packet.payloadLength])
-        var direction = FlowDirection.toServer
-        var flowID: UInt64 = 0
+        context.reset()
+        let ports = PortPair(source: packet.sourcePort, destination: packet.destinationPort)
         var encryptedFlow = false
-        observations.removeAll(keepingCapacity: true)
-        flows.withValue(at: slot) { record, _ in
-            direction = senderIsLow == record.initiatorIsLow ? .toServer : .toClient
-            record.count(direction, wireLength: wireLength, at: timestamp)
-            flowID = record.id
-            guard record.phase != .uninteresting else { return }
-            let sign: P2PProtocol?
-            switch packet.transport {
-            case .tcp:
-                if packet.tcpFlags.contains(.fin) || packet.tcpFlags.contains(.rst) { record.isClosing = true }
-                let gapsBefore = record.gaps
-                sign = record.feedTCP(direction, packet: packet, payload: payload, budgets: &shared, into: &observations)
-                tallies.reassemblyGaps &+= record.gaps - gapsBefore
-            case .udp:
-                sign = record.feedUDP(direction, packet: packet, payload: payload, budgets: &shared, into: &observations)
-            }
-            if let sign {
-                if record.recognize(sign) { tallies.p2pFlows[Int(sign.rawValue)] &+= 1 }
-                record.phase = .p2p
-            }
-            if packet.transport == .tcp, record.decideEncrypted() {
-                tallies.likelyEncryptedBitTorrentFlows &+= 1
+        switch packet.transport {
+        case .tcp:
+            let decideOpenings = noteOpening(&slot, payload: payload, direction: direction)
+            let startedMidStream = feedTCP(&slot, packet: packet, payload: payload, direction: direction)
+            if decideOpenings, let family = encryptedOpening(of: slot, startedMidStream: startedMidStream) {
+                tallies.likelyEncryptedFlows[Int(family.rawValue)] &+= 1
+                slot.flags.insert(.likelyEncrypted)
                 encryptedFlow = true
             }
-            if record.phase == .probing, record.isDoneProbing {
-                record.phase = .uninteresting
-                record.releaseBuffers()
-                tallies.flowsUninteresting &+= 1
-            } else if record.phase == .p2p, record.transport == .tcp, record.isDoneProbing {
-                record.releaseBuffers()
+        case .udp:
+            feedUDP(&slot, payload: payload, direction: direction, ports: ports)
+        }
+        if let sign = context.sign {
+            let bit: UInt16 = 1 << sign.rawValue
+            if slot.firstProtocol == 0 { slot.firstProtocol = sign.rawValue &+ 1 }
+            if slot.protocolsSeen & bit == 0 {
+                slot.protocolsSeen |= bit
+                tallies.p2pFlows[Int(sign.rawValue)] &+= 1
             }
         }
+        settle(&slot, transport: packet.transport)
+        flows[slotIndex] = slot
         if encryptedFlow, !flaggedAddresses.isEmpty {
             for address in [packet.source, packet.destination] where flaggedAddresses[address] != nil {
                 flaggedAddresses[address, default: 0] &+= 1
             }
         }
-        guard !observations.isEmpty else { return }
-        for index in observations.indices {
+        guard !context.observations.isEmpty else { return }
+        for index in context.observations.indices {
             tallies.observations &+= 1
-            observe(observations[index], slot: slot, flowID: flowID, key: key, packet: packet, direction: direction, at: timestamp, events: &events)
+            observe(context.observations[index], slot: slotIndex, packet: packet, direction: direction, at: timestamp, events: &events)
         }
+    }
+
+    /// Notes how a direction's first payload opens; returns whether both directions have now
+    /// opened (the moment to decide, once, whether the flow looks encrypted).
+    private func noteOpening(_ slot: inout FlowSlot, payload: UnsafeRawBufferPointer, direction: FlowDirection) -> Bool {
+        guard !payload.isEmpty else { return false }
+        let shift: UInt8 = direction == .toServer ? 0 : 4
+        guard (slot.openings >> shift) & 0xF == 0 else { return false }
+        let opening: UInt8 = FamilyPools.encryptedOpening(payload).map { $0.rawValue &+ 1 } ?? 0xF
+        slot.openings |= opening << shift
+        return slot.openings & 0xF != 0 && slot.openings >> 4 != 0
+    }
+
+    /// The family whose encrypted stream both directions opened like, for a flow no family
+    /// recognised and that was seen from its start.
+    private func encryptedOpening(of slot: FlowSlot, startedMidStream: Bool) -> Family? {
+        let toServer = slot.openings & 0xF, toClient = slot.openings >> 4
+        guard slot.firstProtocol == 0, !startedMidStream, toServer == toClient, toServer != 0xF else { return nil }
+        return Family(rawValue: toServer &- 1)
+    }
+
+    /// Reassembles a TCP segment and hands what comes out in order to the probe or decoder.
+    /// - Returns: whether the flow was picked up without its opening (no SYN to the server).
+    private mutating func feedTCP(_ slot: inout FlowSlot, packet: DecodedPacket, payload: UnsafeRawBufferPointer, direction: FlowDirection) -> Bool {
+        if slot.streams == .none { slot.streams = streams.allocate(StreamPair()) }
+        if slot.phase == .probing, slot.state == .none, !payload.isEmpty { slot.state = families.startProbe() }
+        // Out of the pool while it calls back, so that the callback may use the engine.
+        var pair = streams.release(slot.streams)
+        let gapsBefore = pair.toServer.gapCount + pair.toClient.gapCount
+        var finished = false, exhausted = false
+        let deliver: (StreamChunk) -> Void = { chunk in
+            switch slot.phase {
+            case .passive:
+                return
+            case .probing:
+                if slot.state == .none { slot.state = self.families.startProbe() }
+                switch self.families.probe(slot.state, chunk, direction: direction, context: &self.context) {
+                case .undecided:
+                    break
+                case .exhausted:
+                    // The probe is gone; the rest of the flow goes below.
+                    slot.state = .none
+                    slot.phase = .passive
+                    exhausted = true
+                case .recognised(let family, let index, let consumed):
+                    slot.phase = .recognised
+                    slot.family = family.rawValue
+                    slot.state = index
+                    if !consumed { finished = self.families.decode(family, index, chunk, direction: direction, context: &self.context) }
+                }
+            case .recognised:
+                guard let family = Family(rawValue: slot.family) else { return }
+                finished = self.families.decode(family, slot.state, chunk, direction: direction, context: &self.context)
+            }
+        }
+        switch direction {
+        case .toServer: pair.toServer.receive(sequence: packet.sequenceNumber, flags: packet.tcpFlags, payload: payload, deliver: deliver)
+        case .toClient: pair.toClient.receive(sequence: packet.sequenceNumber, flags: packet.tcpFlags, payload: payload, deliver: deliver)
+        }
+        tallies.reassemblyGaps &+= pair.toServer.gapCount + pair.toClient.gapCount - gapsBefore
+        let startedMidStream = pair.toServer.startedMidStream
+        slot.streams = streams.allocate(pair)
+        if exhausted || finished && !slot.flags.contains(.flagged) { letGo(&slot, transport: .tcp) }
+        // Bounds: a flow that shows nothing within them, or whose other side stays silent, is let go.
+        if slot.phase == .probing {
+            let packets = slot.packetsToServer &+ slot.packetsToClient
+            let oneWay = slot.packetsToServer == 0 || slot.packetsToClient == 0
+            if packets > Self.maxProbingPackets || oneWay && packets > UInt32(ProbingBounds.maxOneWayPackets) { letGo(&slot, transport: .tcp) }
+        }
+        return startedMidStream
+    }
+
+    /// Offers a UDP datagram to the families, or decodes it with the one that holds the flow.
+    private mutating func feedUDP(_ slot: inout FlowSlot, payload: UnsafeRawBufferPointer, direction: FlowDirection, ports: PortPair) {
+        if slot.phase == .probing {
+            let isFirst = slot.packetsToServer &+ slot.packetsToClient == 1
+            switch families.probeDatagram(payload, isFirst: isFirst, direction: direction, ports: ports, context: &context) {
+            case .undecided, .recognised(_, _, consumed: true):
+                break
+            case .recognised(let family, let index, consumed: false):
+                slot.phase = .recognised
+                slot.family = family.rawValue
+                slot.state = index
+            case .exhausted:
+                letGo(&slot, transport: .udp)
+                return
+            }
+        }
+        var understood = false
+        if slot.phase == .recognised, let family = Family(rawValue: slot.family) {
+            understood = families.decodeDatagram(family, slot.state, payload, direction: direction, ports: ports,
+                                                 protocolsSeen: slot.protocolsSeen, context: &context)
+        }
+        if !understood, slot.unrecognisedDatagrams < .max { slot.unrecognisedDatagrams &+= 1 }
+    }
+
+    /// After a packet: a UDP flow that showed no protocol within its bounds is let go.
+    private mutating func settle(_ slot: inout FlowSlot, transport: TransportProtocol) {
+        if transport == .udp, slot.firstProtocol == 0, slot.unrecognisedDatagrams >= ProbingBounds.maxUnrecognisedDatagrams, !slot.flags.contains(.flagged) {
+            letGo(&slot, transport: .udp)
+        }
+    }
+
+    /// Makes a flow passive: its probe or decoder state and its reassembly go back to their pools.
+    private mutating func letGo(_ slot: inout FlowSlot, transport: TransportProtocol) {
+        if slot.state != .none {
+            switch slot.phase {
+            case .probing: families.releaseProbe(slot.state)
+            case .recognised:
+                if let family = Family(rawValue: slot.family) {
+                    _ = families.release(family, slot.state, transport: transport, firstProtocol: slot.firstProtocolValue, budgets: &context.budgets)
+                }
+            case .passive: break
+            }
+            slot.state = .none
+        }
+        if slot.streams != .none {
+            streams.release(slot.streams)
+            slot.streams = .none
+        }
+        // A flow let go without ever showing a protocol is uninteresting, whether no family
+        // claimed it or one took it as framing and found nothing in it.
+        if slot.firstProtocol == 0 { tallies.flowsUninteresting &+= 1 }
+        slot.phase = .passive
     }
 
     /// Moves the engine's clock to `now` without a packet (a quiet live link), expiring idle flows.
@@ -138,41 +307,54 @@ public struct DetectionEngine {
         }
     }
 
-    /// Ends every flow (end of capture or shutdown): flagged flows produce their `flow_end`.
+    /// Ends every flow (end of capture or shutdown), least recently seen first, each as it is
+    /// removed: flagged flows produce their `flow_end`.
     public mutating func finish(events: inout [DetectionEvent]) {
-        var ended: [(FlowKey, FlowRecord)] = []
-        flows.removeAll { ended.append(($0, $1)) }
-        for (key, record) in ended {
-            end(record, key: key, reason: .shutdown, events: &events)
+        while let oldest = flows.oldestSlot {
+            end(oldest, reason: .shutdown, events: &events)
         }
     }
 
     private mutating func createFlow(
-        _ key: FlowKey, senderIsLow: Bool, packet: DecodedPacket, at timestamp: Timestamp, events: inout [DetectionEvent]
+        _ key: FlowKey, hash: UInt64, senderIsLow: Bool, packet: DecodedPacket, at timestamp: Timestamp, events: inout [DetectionEvent]
     ) -> Int {
-        if flows.isFull, let oldest = flows.oldestSlot, let (evictedKey, evicted) = flows.remove(oldest) {
+        if flows.isFull, let oldest = flows.oldestSlot {
             tallies.flowsEvicted &+= 1
-            end(evicted, key: evictedKey, reason: .evicted, events: &events)
+            end(oldest, reason: .evicted, events: &events)
         }
         tallies.flowsCreated &+= 1
         // A SYN-ACK without its SYN: the receiver opened the connection.
         let synAck = packet.transport == .tcp && packet.tcpFlags.contains(.syn) && packet.tcpFlags.contains(.ack)
         let initiatorIsLow = synAck ? !senderIsLow : senderIsLow
-        let record = FlowRecord(id: Self.flowID(key, start: timestamp), transport: packet.transport, initiatorIsLow: initiatorIsLow, start: timestamp)
-        return flows.insert(key, value: record, now: timestamp)
+        let index = flows.insert(key, hash: hash, start: timestamp.microseconds)
+        if initiatorIsLow { flows[index].flags.insert(.initiatorIsLow) }
+        return index
     }
 
     private mutating func observe(
-        _ observation: Observation, slot: Int, flowID: UInt64, key: FlowKey, packet: DecodedPacket,
-        direction: FlowDirection, at timestamp: Timestamp, events: inout [DetectionEvent]
+        _ observation: Observation, slot slotIndex: Int, packet: DecodedPacket, direction: FlowDirection, at timestamp: Timestamp,
+        events: inout [DetectionEvent]
     ) {
         guard let hit = watchList.lookup(observation.contentID) else { return }
+        let number = UInt32(slotIndex)
+        if !flows[slotIndex].flags.contains(.flagged) {
+            let slot = flows[slotIndex]
+            flows[slotIndex].flags.insert(.flagged)
+            flagged[number] = FlaggedFlow(flowID: Self.flowID(slot.key, start: Timestamp(microseconds: slot.start)))
+            if slot.phase == .recognised, let family = Family(rawValue: slot.family) {
+                families.followToEnd(family, slot.state, transport: slot.key.transport)
+            }
+        }
         // Matches are counted under the listed identifier (the full v2 id for a truncated sighting).
-        let isFirst = flows.withValue(at: slot) { record, _ in
-            if record.matched == nil { record.followPeerWireToEnd() }
-            return record.noteMatch(hit.entry.id, proto: observation.proto)
-        } ?? false
-        guard isFirst else {
+        let id = hit.entry.id
+        var isFirst = true
+        if let index = flagged[number]?.matched.firstIndex(where: { $0.id == id && $0.proto == observation.proto }) {
+            flagged[number]?.matched[index].sightings += 1
+            isFirst = false
+        } else {
+            flagged[number]?.matched.append(MatchedIdentifier(id: id, proto: observation.proto, sightings: 1))
+        }
+        guard isFirst, let flowID = flagged[number]?.flowID else {
             tallies.repeatSightings &+= 1
             return
         }
@@ -183,7 +365,7 @@ public struct DetectionEngine {
         let source = Endpoint(address: packet.source, port: packet.sourcePort)
         let destination = Endpoint(address: packet.destination, port: packet.destinationPort)
         events.append(.match(MatchAlert(
-            timestamp: timestamp, flowID: flowID, flowKey: key, source: source, destination: destination,
+            timestamp: timestamp, flowID: flowID, flowKey: flows[slotIndex].key, source: source, destination: destination,
             direction: direction, observation: observation,
             subscriber: Subscriber.of(source: packet.source, destination: packet.destination, in: configuration.homeNetworks),
             hit: hit
@@ -191,35 +373,55 @@ public struct DetectionEngine {
     }
 
     private mutating func expireIdleFlows(now: Timestamp, events: inout [DetectionEvent]) {
-        let configuration = configuration
         let shortest = min(configuration.tcpClosedTimeout, configuration.udpIdleTimeout, configuration.tcpIdleTimeout) * 1_000_000
-        var expired: [(FlowKey, FlowRecord)] = []
-        flows.expire(now: now, shortestTimeout: shortest, maxVisits: Self.maxExpiryVisits, timeout: { record in
-            record.idleTimeout(configuration) * 1_000_000
-        }, expired: { key, record in
-            expired.append((key, record))
-        })
-        for (key, record) in expired {
-            tallies.flowsExpired &+= 1
-            end(record, key: key, reason: .timeout, events: &events)
+        var position = flows.oldestSlot
+        var visits = 0
+        while let slotIndex = position, visits < Self.maxExpiryVisits {
+            visits += 1
+            let slot = flows[slotIndex]
+            let idle = now.microseconds &- slot.lastSeen
+            if idle <= shortest { return }
+            position = flows.newer(than: slotIndex)
+            if idle > idleTimeout(slot) * 1_000_000 {
+                tallies.flowsExpired &+= 1
+                end(slotIndex, reason: .timeout, events: &events)
+            }
         }
     }
 
-    private mutating func end(_ record: FlowRecord, key: FlowKey, reason: FlowEndReason, events: inout [DetectionEvent]) {
-        shared.metadataBytes += record.bittorrent?.exchange.bytesHeld ?? 0
-        shared.httpBodyBytes += record.httpBodyBytesHeld
-        guard let matched = record.matched, !matched.isEmpty else { return }
-        let pieces = record.pieceBytes
-        let exchange = record.bittorrent?.exchange
-        let (initiator, responder) = record.initiatorIsLow ? (key.low, key.high) : (key.high, key.low)
+    /// Idle seconds after which a flow expires.
+    private func idleTimeout(_ slot: FlowSlot) -> Int64 {
+        switch slot.key.transport {
+        case .udp: configuration.udpIdleTimeout
+        case .tcp: slot.flags.contains(.closing) ? configuration.tcpClosedTimeout : configuration.tcpIdleTimeout
+        }
+    }
+
+    /// Removes a flow, gives its states back, and for a flagged flow writes its `flow_end`.
+    private mutating func end(_ slotIndex: Int, reason: FlowEndReason, events: inout [DetectionEvent]) {
+        let slot = flows.remove(slotIndex)
+        var summaryContext = FamilyPools.flowEndContext(slot.firstProtocolValue)
+        if slot.state != .none {
+            switch slot.phase {
+            case .probing: families.releaseProbe(slot.state)
+            case .recognised:
+                if let family = Family(rawValue: slot.family) {
+                    summaryContext = families.release(family, slot.state, transport: slot.key.transport, firstProtocol: slot.firstProtocolValue,
+                                                      budgets: &context.budgets)
+                }
+            case .passive: break
+            }
+        }
+        if slot.streams != .none { streams.release(slot.streams) }
+        guard slot.flags.contains(.flagged), let record = flagged.removeValue(forKey: UInt32(slotIndex)), !record.matched.isEmpty else { return }
+        let key = slot.key
+        let (initiator, responder) = slot.flags.contains(.initiatorIsLow) ? (key.low, key.high) : (key.high, key.low)
         events.append(.flowEnd(FlowSummary(
-            flowID: record.id, flowKey: key, initiator: initiator, responder: responder, proto: record.proto,
-            start: record.start, end: record.lastSeen,
-            packetsToServer: record.packetsToServer, packetsToClient: record.packetsToClient,
-            bytesToServer: record.bytesToServer, bytesToClient: record.bytesToClient,
-            reason: reason, matched: matched,
-            pieceBytesToServer: pieces.toServer, pieceBytesToClient: pieces.toClient,
-            initiatorClient: exchange?.initiatorClient, responderClient: exchange?.responderClient, torrent: exchange?.verified,
+            flowID: record.flowID, flowKey: key, initiator: initiator, responder: responder, proto: slot.firstProtocolValue,
+            start: Timestamp(microseconds: slot.start), end: Timestamp(microseconds: slot.lastSeen),
+            packetsToServer: Int(slot.packetsToServer), packetsToClient: Int(slot.packetsToClient),
+            bytesToServer: Int(slot.bytesToServer), bytesToClient: Int(slot.bytesToClient),
+            reason: reason, matched: record.matched, context: summaryContext,
             encryptedFlowsOfInitiator: flaggedAddresses[initiator.address] ?? 0,
             encryptedFlowsOfResponder: flaggedAddresses[responder.address] ?? 0,
             subscriber: Subscriber.of(source: initiator.address, destination: responder.address, in: configuration.homeNetworks)
@@ -232,5 +434,12 @@ public struct DetectionEngine {
         var hash = key.stableHash ^ UInt64(bitPattern: start.microseconds) &* 0x9E37_79B9_7F4A_7C15
         hash ^= hash >> 29
         return hash & 0x0007_FFFF_FFFF_FFFF
+    }
+}
+
+extension FlowSlot {
+    /// The first P2P protocol recognised on the flow, if any.
+    var firstProtocolValue: P2PProtocol? {
+        firstProtocol == 0 ? nil : P2PProtocol(rawValue: firstProtocol &- 1)
     }
 }

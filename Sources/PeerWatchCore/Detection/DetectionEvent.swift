@@ -73,8 +73,8 @@ public enum FlowEndReason: UInt8, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// One identifier matched on a flow by one protocol, with how often it was seen there. A flow
-/// can carry an identifier through several protocols (the DHT and uTP share a client's UDP
-/// socket); each raises its own match.
+/// can carry an identifier through several protocols of a family (one UDP socket may serve a
+/// client's DHT and its peer wire); each raises its own match.
 public struct MatchedIdentifier: Sendable, Hashable {
     /// The identifier.
     public var id: ContentID
@@ -118,18 +118,10 @@ public struct FlowSummary: Sendable {
     public var reason: FlowEndReason
     /// The watch-listed identifiers seen, in order of first sighting.
     public var matched: [MatchedIdentifier]
-    /// Payload bytes of BitTorrent `piece` messages from the initiator: content it sent.
-    public var pieceBytesToServer: Int64
-    /// Payload bytes of `piece` messages to the initiator: content it received.
-    public var pieceBytesToClient: Int64
-    /// The client name the initiator gave in its BEP 10 extension handshake.
-    public var initiatorClient: String?
-    /// The client name the responder gave.
-    public var responderClient: String?
-    /// What the info dictionary exchanged on the flow (BEP 9) described, once verified.
-    public var torrent: TorrentInfo?
-    /// Likely-encrypted (MSE/PE) BitTorrent flows the initiator's address had since it was
-    /// first flagged.
+    /// What the family of the flow's protocol reports of it (`p2p`, after `protocol`).
+    public var context: FlowEndContext
+    /// Flows the initiator's address had, since it was first flagged, that opened like an
+    /// encrypted stream of a family (`FamilyPools.encryptedOpening`).
     public var encryptedFlowsOfInitiator: Int
     /// The same for the responder's address.
     public var encryptedFlowsOfResponder: Int

@@ -8,12 +8,11 @@ public struct EngineConfiguration: Sendable {
     public var tcpClosedTimeout: Int64 = 30
     /// Idle seconds before a UDP flow expires.
     public var udpIdleTimeout: Int64 = 120
-    /// Bytes all BEP 9 metadata assemblies in progress may hold together, so that peers
-    /// announcing huge dictionaries on many flows cannot exhaust memory.
-    public var maxMetadataBytesInFlight = 64 * 1024 * 1024
-    /// Bytes all HTTP bodies being collected (.torrent files, up to 8 MiB each) may hold
-    /// together: 60 flows at 8 MiB each would otherwise take half a gigabyte.
-    public var maxHTTPBodyBytesInFlight = 64 * 1024 * 1024
+    /// Bytes the families' decoders may hold between packets, all flows together.
+    public var decoderLimits = DecoderLimits()
+    /// The seed of the flow hash (the same for all workers of a sensor, which shard flows by
+    /// it); a sensor draws one at start so that flow-table collisions cannot be crafted.
+    public var flowHashSeed: UInt64 = 0
     /// The subscriber address blocks, to tell which side of an alert is the subscriber.
     public var homeNetworks: [IPNetwork] = []
 

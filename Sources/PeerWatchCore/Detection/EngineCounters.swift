@@ -1,23 +1,3 @@
-/// Odd things decoders meet and go on past, counted by kind (as Suricata's decoder events and
-/// Zeek's weirds): never an error, never a record, only a number an operator can watch.
-public enum Anomaly: Int, CaseIterable, Sendable, CustomStringConvertible {
-    /// A UDP tracker scrape of more infohashes than BEP 15 allows (74); decoded anyway.
-    case udpScrapeOverLimit
-    /// A Local Service Discovery message longer than BEP 14 clients send (4,096 bytes); decoded anyway.
-    case lsdOverLength
-    /// An HTTP body (a .torrent) not collected because all flows' bodies together hold the budget.
-    case httpBodyOverBudget
-
-    /// The metrics label.
-    public var description: String {
-        switch self {
-        case .udpScrapeOverLimit: "udp_scrape_over_74_hashes"
-        case .lsdOverLength: "lsd_over_4096_bytes"
-        case .httpBodyOverBudget: "http_body_over_budget"
-        }
-    }
-}
-
 /// Aggregate counters of one engine. Non-matching flows leave nothing else behind.
 public struct EngineCounters: Sendable, Equatable {
     /// Frames handed to the engine.
@@ -48,9 +28,9 @@ public struct EngineCounters: Sendable, Equatable {
     public var repeatSightings = 0
     /// Reassembly gaps declared (bytes lost before the reorder buffer could fill them).
     public var reassemblyGaps = 0
-    /// TCP flows that opened like an MSE/PE negotiation with nothing readable: likely
-    /// encrypted BitTorrent (never a match, only a count).
-    public var likelyEncryptedBitTorrentFlows = 0
+    /// TCP flows that no family recognised and whose both directions opened like a family's
+    /// encrypted stream, by family (indexed by `Family.rawValue`): never a match, only a count.
+    public var likelyEncryptedFlows = [Int](repeating: 0, count: Family.allCases.count)
     /// Anomalies met, by kind (indexed by `Anomaly.rawValue`).
     public var anomalies = [Int](repeating: 0, count: Anomaly.allCases.count)
 
@@ -61,6 +41,9 @@ public struct EngineCounters: Sendable, Equatable {
 
     /// Frames skipped for `reason`.
     public func skipped(_ reason: PacketSkipReason) -> Int { skipped[reason.rawValue] }
+
+    /// Flows counted as likely encrypted streams of `family`.
+    public func likelyEncryptedFlows(_ family: Family) -> Int { likelyEncryptedFlows[Int(family.rawValue)] }
 
     /// Flows recognised as `proto`.
     public func p2pFlows(_ proto: P2PProtocol) -> Int { p2pFlows[Int(proto.rawValue)] }
@@ -81,7 +64,7 @@ public struct EngineCounters: Sendable, Equatable {
         matches += other.matches
         repeatSightings += other.repeatSightings
         reassemblyGaps += other.reassemblyGaps
-        likelyEncryptedBitTorrentFlows += other.likelyEncryptedBitTorrentFlows
+        for index in likelyEncryptedFlows.indices { likelyEncryptedFlows[index] += other.likelyEncryptedFlows[index] }
         for index in anomalies.indices { anomalies[index] += other.anomalies[index] }
     }
 }

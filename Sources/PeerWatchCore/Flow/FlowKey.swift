@@ -1,26 +1,25 @@
 /// A flow's identity, canonical so that both directions of a conversation give the same key:
 /// the lower (address, port) endpoint always comes first. Its hash is therefore symmetric, and
-/// a pipeline may shard flows across workers by it.
+/// a pipeline shards flows across workers by it.
+///
+/// Held in 40 bytes of plain words (no padding between two `IPAddress` values), so that a flow
+/// slot stays small: both addresses' two halves, both ports, the transport and the family.
 public struct FlowKey: Hashable, Sendable {
-    /// The lower endpoint's address.
-    public let lowAddress: IPAddress
-    /// The higher endpoint's address.
-    public let highAddress: IPAddress
-    /// The lower endpoint's port.
-    public let lowPort: UInt16
-    /// The higher endpoint's port.
-    public let highPort: UInt16
-    /// TCP or UDP.
-    public let transport: TransportProtocol
+    private let lowAddressHigh: UInt64, lowAddressLow: UInt64
+    private let highAddressHigh: UInt64, highAddressLow: UInt64
+    /// The lower endpoint's port in the high half, the higher's in the low half.
+    private let ports: UInt32
+    /// The transport in the low byte, the address family in the next.
+    private let kinds: UInt16
+    /// What keeps overlapping address spaces apart (a VLAN or tunnel id; 0 for none).
+    public let zone: UInt16
 
     /// The key of `packet`'s flow, and whether the packet's sender is the lower endpoint.
     public static func of(_ packet: DecodedPacket) -> (key: FlowKey, senderIsLow: Bool) {
         let senderIsLow = (packet.source, packet.sourcePort) <= (packet.destination, packet.destinationPort)
         let key = senderIsLow
-            ? FlowKey(lowAddress: packet.source, highAddress: packet.destination, lowPort: packet.sourcePort,
-                      highPort: packet.destinationPort, transport: packet.transport)
-            : FlowKey(lowAddress: packet.destination, highAddress: packet.source, lowPort: packet.destinationPort,
-                      highPort: packet.sourcePort, transport: packet.transport)
+            ? FlowKey(low: packet.source, lowPort: packet.sourcePort, high: packet.destination, highPort: packet.destinationPort, transport: packet.transport)
+            : FlowKey(low: packet.destination, lowPort: packet.destinationPort, high: packet.source, highPort: packet.sourcePort, transport: packet.transport)
         return (key, senderIsLow)
     }
 
@@ -28,16 +27,35 @@ public struct FlowKey: Hashable, Sendable {
     public init(_ a: Endpoint, _ b: Endpoint, transport: TransportProtocol) {
         let aIsLow = (a.address, a.port) <= (b.address, b.port)
         let (low, high) = aIsLow ? (a, b) : (b, a)
-        self.init(lowAddress: low.address, highAddress: high.address, lowPort: low.port, highPort: high.port, transport: transport)
+        self.init(low: low.address, lowPort: low.port, high: high.address, highPort: high.port, transport: transport)
     }
 
-    private init(lowAddress: IPAddress, highAddress: IPAddress, lowPort: UInt16, highPort: UInt16, transport: TransportProtocol) {
-        self.lowAddress = lowAddress
-        self.highAddress = highAddress
-        self.lowPort = lowPort
-        self.highPort = highPort
-        self.transport = transport
+    private init(low: IPAddress, lowPort: UInt16, high: IPAddress, highPort: UInt16, transport: TransportProtocol, zone: UInt16 = 0) {
+        lowAddressHigh = low.high
+        lowAddressLow = low.low
+        highAddressHigh = high.high
+        highAddressLow = high.low
+        ports = UInt32(lowPort) << 16 | UInt32(highPort)
+        kinds = UInt16(low.family.rawValue) << 8 | UInt16(transport.rawValue)
+        self.zone = zone
     }
+
+    private var family: IPAddress.Family { IPAddress.Family(rawValue: UInt8(truncatingIfNeeded: kinds >> 8)) ?? .v4 }
+
+    /// The lower endpoint's address.
+    public var lowAddress: IPAddress {
+        family == .v4 ? IPAddress(ipv4: UInt32(truncatingIfNeeded: lowAddressLow)) : IPAddress(ipv6High: lowAddressHigh, low: lowAddressLow)
+    }
+    /// The higher endpoint's address.
+    public var highAddress: IPAddress {
+        family == .v4 ? IPAddress(ipv4: UInt32(truncatingIfNeeded: highAddressLow)) : IPAddress(ipv6High: highAddressHigh, low: highAddressLow)
+    }
+    /// The lower endpoint's port.
+    public var lowPort: UInt16 { UInt16(truncatingIfNeeded: ports >> 16) }
+    /// The higher endpoint's port.
+    public var highPort: UInt16 { UInt16(truncatingIfNeeded: ports) }
+    /// TCP or UDP.
+    public var transport: TransportProtocol { TransportProtocol(rawValue: UInt8(truncatingIfNeeded: kinds)) ?? .tcp }
 
     /// The lower endpoint.
     public var low: Endpoint { Endpoint(address: lowAddress, port: lowPort) }
@@ -45,13 +63,30 @@ public struct FlowKey: Hashable, Sendable {
     public var high: Endpoint { Endpoint(address: highAddress, port: highPort) }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(lowAddress.high ^ highAddress.high &* 31)
-        hasher.combine(lowAddress.low)
-        hasher.combine(highAddress.low)
-        hasher.combine(UInt64(lowPort) << 24 | UInt64(highPort) << 8 | UInt64(transport.rawValue))
+        hasher.combine(fastHash)
     }
 
-    /// A stable 64-bit hash (FNV-1a) of the key, independent of the process's hash seed.
+    /// The key's hash with no seed; see `fastHash(seed:)`.
+    public var fastHash: UInt64 { fastHash(seed: 0) }
+
+    /// The key's hash: multiply-and-fold of the key's words and `seed` (the wyhash mixer).
+    /// Computed once per packet; it finds the flow in its table and picks the worker that owns
+    /// it. A sensor draws its seed at start, as Suricata does, so that no one can craft
+    /// addresses that all land on one run of the table's index.
+    @inline(__always)
+    public func fastHash(seed: UInt64) -> UInt64 {
+        @inline(__always) func mix(_ a: UInt64, _ b: UInt64) -> UInt64 {
+            let product = a.multipliedFullWidth(by: b)
+            return product.high ^ product.low
+        }
+        let tail = UInt64(ports) << 32 | UInt64(kinds) << 16 | UInt64(zone)
+        let a = mix(lowAddressHigh ^ 0xA076_1D64_78BD_642F ^ seed, lowAddressLow ^ 0xE703_7ED1_A0B4_28DB)
+        let b = mix(highAddressHigh ^ 0x8EBC_6AF0_9C88_C6E3, highAddressLow ^ 0x5899_65CC_7537_4CC3)
+        return mix(a ^ tail ^ 0x1D8E_4E27_C47D_124F, b ^ 0xA076_1D64_78BD_642F)
+    }
+
+    /// A stable 64-bit hash (FNV-1a) of the key's words, from which flow ids are made: it is
+    /// part of the records' contract (the same flow gets the same id on every sensor version).
     public var stableHash: UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         func mix(_ word: UInt64) {
@@ -62,7 +97,7 @@ public struct FlowKey: Hashable, Sendable {
                 w >>= 8
             }
         }
-        mix(lowAddress.high); mix(lowAddress.low); mix(highAddress.high); mix(highAddress.low)
+        mix(lowAddressHigh); mix(lowAddressLow); mix(highAddressHigh); mix(highAddressLow)
         mix(UInt64(lowPort) << 32 | UInt64(highPort) << 16 | UInt64(transport.rawValue))
         return hash
     }

@@ -257,16 +257,7 @@ public struct AlertEncoder: Sendable {
         builder.field("id_type", id.kind.description)
         builder.field("id", id.hex)
         builder.beginObject("context")
-        let context = observation.context
-        if let peerID = context.peerID {
-            if let client = peerID.azureusClientTag { builder.field("client", client) }
-            builder.field("peer_id", peerID.description)
-        }
-        if let port = context.port { builder.field("port", port) }
-        if let event = context.trackerEvent { builder.field("event", event.description) }
-        if let left = context.bytesLeft { builder.field("left", left) }
-        if let peers = context.peersReturned { builder.field("peers_returned", peers) }
-        if let torrent = context.torrent { writeTorrent(torrent) }
+        observation.context.write(to: &builder)
         builder.endObject()
         builder.endObject()
         builder.beginObject("watchlist")
@@ -274,19 +265,6 @@ public struct AlertEncoder: Sendable {
         builder.field("label", alert.hit.entry.label)
         builder.field("category", alert.hit.entry.category)
         builder.field("list_sha256", alert.hit.source.sha256)
-        builder.endObject()
-    }
-
-    /// A torrent's description: `"torrent":{"name","size","files","piece_length","pieces","btih","btih_v2"}`.
-    private mutating func writeTorrent(_ torrent: TorrentInfo) {
-        builder.beginObject("torrent")
-        builder.field("name", torrent.name)
-        if let size = torrent.totalLength { builder.field("size", size) }
-        if let files = torrent.fileCount { builder.field("files", files) }
-        if let pieceLength = torrent.pieceLength { builder.field("piece_length", pieceLength) }
-        if let pieces = torrent.pieceCount { builder.field("pieces", pieces) }
-        if let v1 = torrent.infoHashV1 { builder.field("btih", v1.hex) }
-        if let v2 = torrent.infoHashV2 { builder.field("btih_v2", v2.hex) }
         builder.endObject()
     }
 
@@ -306,11 +284,7 @@ public struct AlertEncoder: Sendable {
         builder.endObject()
         builder.beginObject("p2p")
         builder.field("protocol", summary.proto?.description)
-        builder.field("piece_bytes_toserver", summary.pieceBytesToServer)
-        builder.field("piece_bytes_toclient", summary.pieceBytesToClient)
-        builder.field("client_src", summary.initiatorClient)
-        builder.field("client_dest", summary.responderClient)
-        if let torrent = summary.torrent { writeTorrent(torrent) }
+        summary.context.write(to: &builder)
         builder.field("encrypted_flows_src", summary.encryptedFlowsOfInitiator)
         builder.field("encrypted_flows_dest", summary.encryptedFlowsOfResponder)
         builder.beginArray("matches")

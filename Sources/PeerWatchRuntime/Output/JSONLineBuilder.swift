@@ -1,7 +1,9 @@
+import PeerWatchCore
+
 /// Writes one JSON object into a reused byte buffer, fields in the order they are written.
 ///
 /// A fixed order is what makes the alert chain work: the same record always has the same bytes.
-struct JSONLineBuilder: Sendable {
+struct JSONLineBuilder: Sendable, FieldWriter {
     private(set) var bytes: [UInt8] = []
     private var needsComma = false
 

@@ -57,7 +57,8 @@ import PeerWatchTestSupport
         #expect(match.observation.context.torrent?.name == "collection")
         #expect(match.observation.context.torrent?.totalLength == 9_000_000)
         #expect(match.observation.context.torrent?.infoHashV1 == scenario.v1)
-        let end = try #require(events.compactMap { if case .flowEnd(let f) = $0 { f } else { nil } }.first)
+        let flowEnd = try #require(events.compactMap { if case .flowEnd(let f) = $0 { f } else { nil } }.first)
+        let end = try #require(flowEnd.bittorrent)
         #expect(end.initiatorClient == "qBittorrent/4.6.3")
         #expect(end.responderClient == "Transmission 4.0.5")
         // Two 16 KiB blocks, each with its 8-byte index and offset.

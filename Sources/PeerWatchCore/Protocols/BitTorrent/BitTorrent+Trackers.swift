@@ -39,6 +39,23 @@ extension BitTorrent {
 
     /// HTTP tracker requests (BEP 3 announce, BEP 48 scrape): `GET /announce?info_hash=...`.
     public enum HTTPTracker {
+        /// The tracker extractor HTTP's framing runs on each request line: every infohash of an
+        /// announce or scrape, with the request's role and context.
+        static func extract(requestLine line: UnsafeRawBufferPointer, context: inout DecodeContext) {
+            let before = context.observations.count
+            let request = decode(requestLine: line) { id in
+                context.observe(Observation(.bittorrentTracker, .trackerAnnounce, role: .seeking, contentID: id))
+            }
+            guard let request else { return }
+            context.recognised(.bittorrentTracker)
+            for index in before ..< context.observations.count {
+                context.observations[index].message = .bittorrent(request.isScrape ? .trackerScrape : .trackerAnnounce)
+                context.observations[index].role = request.role
+                context.observations[index].context = .bittorrent(Context(peerID: request.peerID, port: request.port,
+                                                                          trackerEvent: request.event, bytesLeft: request.bytesLeft))
+            }
+        }
+
         /// Scrapes of more hashes than this are not real clients (BEP 15's UDP limit is 74).
         public static let maxInfoHashes = 256
 

@@ -11,6 +11,12 @@ public struct HTTPResponseScanner: Sendable {
     /// Text body bytes scanned for magnet links per direction: a torrent index page is a few
     /// hundred KiB; more is not worth the cycles.
     public static let maxScannedText = 4 * 1024 * 1024
+    /// A body that is neither a .torrent nor text and still has this much to come is a bulk
+    /// download (a video, an update): nothing follows it on the connection worth the cycles.
+    public static let maxSkippedBody = 1024 * 1024
+    /// Responses followed per direction; a long keep-alive connection is a browser or an API
+    /// client, not a torrent download.
+    public static let maxResponses = 64
 
     /// What a response carried.
     public enum Finding {
@@ -51,6 +57,7 @@ public struct HTTPResponseScanner: Sendable {
     private var torrent: [UInt8] = []
     private var bodySeen = 0
     private var followed = 0
+    private var responses = 0
     private var textScanned = 0
     private var magnets = MagnetStreamScanner()
     private var probe: [UInt8] = []
@@ -130,6 +137,10 @@ public struct HTTPResponseScanner: Sendable {
     // MARK: - Headers
 
     private mutating func takeHeaders(_ bytes: UnsafeRawBufferPointer, budget: inout Int) -> UnsafeRawBufferPointer {
+        if header.isEmpty, responses >= Self.maxResponses {
+            finish(budget: &budget)
+            return UnsafeRawBufferPointer(rebasing: bytes[bytes.count...])
+        }
         let searchFrom = max(0, header.count - 3)
         let room = Self.maxHeaderBlock - header.count
         let take = min(bytes.count, room)
@@ -190,6 +201,7 @@ public struct HTTPResponseScanner: Sendable {
         } ?? true)
         if encoded { isTorrent = false }
         bodySeen = 0
+        responses += 1
         torrent = []
         budget += bytesHeld
         bytesHeld = 0
@@ -317,6 +329,15 @@ public struct HTTPResponseScanner: Sendable {
             magnets.consume(bytes) { found(.magnet($0)) }
         }
         if followed > Self.maxFollowedBody { finish(budget: &budget) }
+        // A body past its opening that is neither a .torrent nor text: the direction is done
+        // when nothing can be framed after it (no length) or it is a bulk download.
+        if !isTorrent, !isText, bodySeen >= Self.probeLength {
+            switch framing {
+            case .untilClose: finish(budget: &budget)
+            case .length(let remaining) where remaining > Self.maxSkippedBody: finish(budget: &budget)
+            default: break
+            }
+        }
     }
 
     /// Feeds newly collected body bytes to the end-finder; a body that is no bencoded value

@@ -1,0 +1,157 @@
+/// HTTP/1.x as framing: it carries identifiers of other families (a tracker announce in a
+/// request line, a .torrent file or a magnet link in a body), which the extractors registered in
+/// `Families.swift` pull out. A flow is HTTP's when a direction opens with a request method or a
+/// status line.
+public enum HTTP {
+    /// The messages the HTTP family reports itself (`p2p.message`).
+    public enum Message: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+        /// A .torrent file downloaded.
+        case torrent
+        /// A magnet link in a request line or a text body.
+        case magnet
+
+        public var description: String {
+            switch self {
+            case .torrent: "http.torrent"
+            case .magnet: "http.magnet"
+            }
+        }
+    }
+
+    /// What an HTTP observation carried besides its identifier (`p2p.context`).
+    public struct Context: Sendable, Hashable {
+        /// The .torrent file's description.
+        public var torrent: TorrentInfo?
+
+        public init(torrent: TorrentInfo? = nil) { self.torrent = torrent }
+
+        public func write<W: FieldWriter>(to writer: inout W) {
+            if let torrent { torrent.write(to: &writer) }
+        }
+    }
+
+    /// Request methods a client stream may open with.
+    static let methods: [[UInt8]] = ["GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "CONNECT ", "PATCH ", "TRACE "].map { Array($0.utf8) }
+    static let statusLine = Array("HTTP/1.".utf8)
+
+    /// Whether a direction's first bytes open HTTP: `.yes` for a request method or a status line,
+    /// `.needMore` while they are a prefix of one, `.no` otherwise.
+    static func recognise(_ first: UnsafeRawBufferPointer) -> Recognition {
+        var undecided = false
+        for opening in methods + [statusLine] {
+            let count = min(opening.count, first.count)
+            var same = true
+            for index in 0 ..< count where first[index] != opening[index] {
+                same = false
+                break
+            }
+            guard same else { continue }
+            if count == opening.count { return .yes }
+            undecided = true
+        }
+        return undecided ? .needMore : .no
+    }
+
+    /// What HTTP keeps of one probing direction: its first bytes, until they tell (8 at most).
+    struct DirectionProbe {
+        private var opening: UInt64 = 0
+        private var kept = 0
+        /// Bytes kept from chunks before the one that decided.
+        private var keptBefore = 0
+        private(set) var verdict = Recognition.needMore
+
+        /// Looks at the direction's next in-order bytes.
+        mutating func offer(_ chunk: StreamChunk) -> Recognition {
+            guard verdict == .needMore else { return verdict }
+            guard case .data(let bytes) = chunk else {
+                verdict = .no
+                return verdict
+            }
+            keptBefore = kept
+            let take = min(8 - kept, bytes.count)
+            withUnsafeMutableBytes(of: &opening) { raw in
+                for index in 0 ..< take { raw[kept + index] = bytes[index] }
+            }
+            kept += take
+            verdict = withUnsafeBytes(of: opening) { raw in HTTP.recognise(UnsafeRawBufferPointer(rebasing: raw[0 ..< kept])) }
+            return verdict
+        }
+
+        /// Hands over the first bytes kept, so that the decoder sees the direction from its start:
+        /// for the direction whose latest chunk decided (and is decoded next), those of the chunks
+        /// before it; for the other, all of them.
+        func replay(includingLatest: Bool, _ body: (UnsafeRawBufferPointer) -> Void) {
+            let count = includingLatest ? kept : keptBefore
+            guard count > 0 else { return }
+            withUnsafeBytes(of: opening) { raw in body(UnsafeRawBufferPointer(rebasing: raw[0 ..< count])) }
+        }
+    }
+
+    /// Probing state of a TCP flow, both directions.
+    struct StreamProbe {
+        var toServer = DirectionProbe()
+        var toClient = DirectionProbe()
+    }
+
+    /// The decoder state of an HTTP flow: per direction, the request-line scanner and the
+    /// response framer (either side may turn out to be the server).
+    struct StreamState {
+        var requests = (toServer: HTTPRequestLineScanner(), toClient: HTTPRequestLineScanner())
+        var responses = (toServer: HTTPResponseScanner(), toClient: HTTPResponseScanner())
+
+        /// Whether nothing more is read on either direction.
+        var isDone: Bool {
+            requests.toServer.isFinished && requests.toClient.isFinished && responses.toServer.isFinished && responses.toClient.isFinished
+        }
+
+        /// Body bytes held from the shared budget.
+        var bytesHeld: Int { responses.toServer.bytesHeld + responses.toClient.bytesHeld }
+
+        /// Reads one in-order chunk of `direction`: the response framer first, then the request line.
+        mutating func decode(_ chunk: StreamChunk, direction: FlowDirection, context: inout DecodeContext) -> DecodeStatus {
+            switch direction {
+            case .toServer:
+                Self.response(&responses.toServer, chunk, context: &context)
+                Self.request(&requests.toServer, chunk, context: &context)
+                return requests.toServer.isFinished && responses.toServer.isFinished ? .done : .more
+            case .toClient:
+                Self.response(&responses.toClient, chunk, context: &context)
+                Self.request(&requests.toClient, chunk, context: &context)
+                return requests.toClient.isFinished && responses.toClient.isFinished ? .done : .more
+            }
+        }
+
+        private static func response(_ scanner: inout HTTPResponseScanner, _ chunk: StreamChunk, context: inout DecodeContext) {
+            guard !scanner.isFinished else { return }
+            let overBefore = scanner.bodiesOverBudget
+            // The budget is taken out while the scanner calls back into the context.
+            var budget = context.budgets.httpBodyBytes
+            defer {
+                context.budgets.httpBodyBytes = budget
+                context.budgets.note(.httpBodyOverBudget, count: scanner.bodiesOverBudget - overBefore)
+            }
+            scanner.consume(chunk, budget: &budget) { finding in
+                switch finding {
+                case .torrentFile(let bytes):
+                    guard let info = TorrentInfo(torrentFile: bytes) else { return }
+                    for id in [info.infoHashV1, info.infoHashV2].compactMap({ $0 }) {
+                        context.observe(Observation(proto: .http, message: .http(.torrent), role: .seeking, contentID: id, context: .http(Context(torrent: info))))
+                    }
+                case .magnet(let id):
+                    context.observe(Observation(proto: .http, message: .http(.magnet), role: .seeking, contentID: id, context: .http(Context())))
+                }
+                context.recognised(.http)
+            }
+        }
+
+        private static func request(_ scanner: inout HTTPRequestLineScanner, _ chunk: StreamChunk, context: inout DecodeContext) {
+            guard !scanner.isFinished else { return }
+            scanner.consume(chunk) { line in Families.extractFromRequestLine(line, context: &context) }
+        }
+    }
+}
+
+extension MessageKind {
+    public static let httpTorrent = MessageKind.http(.torrent)
+    public static let httpMagnet = MessageKind.http(.magnet)
+}
