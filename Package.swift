@@ -32,10 +32,12 @@ let package = Package(
         ),
         // prctl and capset for giving up root (variadic or raw system calls Swift cannot call).
         .target(name: "CPrivileges"),
+        // A prefetch hint for the flow table's hot path (Swift has none).
+        .target(name: "CPrefetch"),
         // Everything from bytes to alerts; pure (no files, sockets, threads or clocks).
         .target(
             name: "PeerWatchCore",
-            dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CZlib", "CPrefetch", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // The I/O around the core: capture, pipeline, output, watch-list files, signals.

@@ -40,10 +40,10 @@ struct CorpusRecordsTests {
         "zeek-gnutella-max-line.pcapng": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 obs=0 p2p=0,0,0,0,0,0 enc=0",
     ]
 
-    static func digest(of truth: Corpus.Truth) throws -> (String, String) {
+    static func digest(of truth: Corpus.Truth, threads: Int = 1) throws -> (String, String) {
         let directory = try TemporaryDirectory()
         let path = try #require(Corpus.root).appendingPathComponent("pcap/\(truth.capture)").path
-        let result = try OfflineAnalysis.run(paths: [path], watchList: try Corpus.watchList(for: truth, in: directory))
+        let result = try OfflineAnalysis.run(paths: [path], watchList: try Corpus.watchList(for: truth, in: directory), threads: threads)
         var encoder = AlertEncoder(sensor: SensorIdentity(name: "corpus", interface: nil))
         var hasher = SHA256()
         for event in result.events { hasher.update(data: encoder.encode(event)) }
@@ -63,6 +63,18 @@ struct CorpusRecordsTests {
         }
         if ProcessInfo.processInfo.environment["PEERWATCH_PRINT_DIGESTS"] != nil {
             for (capture, digest) in found.sorted(by: { $0.key < $1.key }) { print("        \"\(capture)\": \"\(digest)\",") }
+        }
+        #expect(found == Self.digests)
+    }
+
+    /// The same records, byte for byte, when the capture is read by several workers.
+    @Test(arguments: [2, 3])
+    func severalWorkersGiveTheSameRecords(threads: Int) throws {
+        try #require(Corpus.isPresent)
+        var found: [String: String] = [:]
+        for truth in try Corpus.truths() {
+            let (digest, summary) = try Self.digest(of: truth, threads: threads)
+            found[truth.capture] = "\(digest) \(summary)"
         }
         #expect(found == Self.digests)
     }

@@ -30,18 +30,14 @@ public struct DetectionEngine {
     private var context: DecodeContext
     /// What is kept of each flagged flow (by slot): its id and the identifiers it matched.
     private var flagged: [UInt32: FlaggedFlow] = [:]
-    /// Addresses seen in a matched flow, with how many likely-encrypted flows they had since.
-    /// Only flagged addresses are counted: nothing is kept about anyone else.
-    private var flaggedAddresses: [IPAddress: Int] = [:]
-    /// Flagged addresses remembered at most (about 3 MiB).
-    static let maxFlaggedAddresses = 65_536
+    /// The encrypted flows of flagged addresses, when this engine keeps them itself
+    /// (`EngineConfiguration.tallyFlaggedAddresses`).
+    private var tally = FlaggedAddressTally()
     private var nextExpiry = Timestamp(microseconds: .min)
     private var latest = Timestamp(microseconds: .min)
 
     /// How often, in capture time, idle flows are looked for.
     static let expiryInterval: Int64 = 1_000_000
-    /// The most flows looked at per expiry pass, so one packet never pays for a whole sweep.
-    static let maxExpiryVisits = 4_096
     /// Packets of a probing flow after which it is let go whatever its families say.
     static let maxProbingPackets: UInt32 = 256
 
@@ -60,7 +56,7 @@ public struct DetectionEngine {
     public init(configuration: EngineConfiguration = EngineConfiguration(), watchList: WatchListSnapshot = .empty) {
         self.configuration = configuration
         self.watchList = watchList
-        flows = FlowTable(capacity: configuration.maxFlows)
+        flows = FlowTable(capacity: configuration.maxFlows, seed: configuration.flowHashSeed)
         context = DecodeContext(configuration: configuration)
     }
 
@@ -87,6 +83,17 @@ public struct DetectionEngine {
         (streams.count, families.probes.count, families.decodersInUse)
     }
 
+    /// Asks the processor for the flow-table index entry of a packet a few ahead (its hash as
+    /// `take` gets it): a worker's batch loop overlaps the cache misses of several packets.
+    /// (Mutating only so that a caller holding the engine in a class property reaches it in
+    /// place instead of copying it.)
+    @inline(__always)
+    public mutating func prefetchIndex(hash: UInt64) { flows.prefetchIndex(hash: hash) }
+
+    /// Asks for the flow slot of a packet a little ahead, whose index entry was asked for before.
+    @inline(__always)
+    public mutating func prefetchSlot(hash: UInt64) { flows.prefetchSlot(hash: hash) }
+
     /// Processes one captured frame.
     /// - Parameters:
     ///   - frame: the captured bytes (borrowed; not kept past the call).
@@ -98,28 +105,45 @@ public struct DetectionEngine {
         frame: UnsafeRawBufferPointer, wireLength: Int, timestamp: Timestamp, link: LinkType,
         events: inout [DetectionEvent]
     ) {
-        tallies.packets &+= 1
-        tallies.bytes &+= wireLength
         if timestamp > latest { latest = timestamp }
         if latest >= nextExpiry {
-            expireIdleFlows(now: latest, events: &events)
+            expire(now: latest, events: &events)
             nextExpiry = latest.adding(seconds: 1)
         }
-        let packet: DecodedPacket
         switch PacketDecoder.decode(frame, link: link) {
-        case .success(let decoded): packet = decoded
+        case .success(let packet):
+            take(packet, frame: frame, wireLength: wireLength, timestamp: timestamp, hash: nil, events: &events)
         case .failure(let error):
-            tallies.skipped[error.reason.rawValue] &+= 1
-            return
+            takeUndecodable(error.reason, wireLength: wireLength)
         }
+    }
+
+    /// Counts a frame that did not decode (a pipeline's reader decoded it).
+    public mutating func takeUndecodable(_ reason: PacketSkipReason, wireLength: Int) {
+        tallies.packets &+= 1
+        tallies.bytes &+= wireLength
+        tallies.skipped[reason.rawValue] &+= 1
+    }
+
+    /// Processes a frame a pipeline's reader decoded already (and hashed, with this engine's
+    /// seed), without looking at the clock: the reader calls `expire(now:events:)` for it.
+    /// - Parameter hash: `FlowKey.of(packet).key.fastHash(seed:)`, or `nil` to compute it.
+    public mutating func take(
+        _ packet: DecodedPacket, frame: UnsafeRawBufferPointer, wireLength: Int, timestamp: Timestamp, hash: UInt64?,
+        events: inout [DetectionEvent]
+    ) {
+        let eventsBefore = events.count
+        defer { if configuration.tallyFlaggedAddresses, events.count > eventsBefore { tally.apply(&events, from: eventsBefore) } }
+        tallies.packets &+= 1
+        tallies.bytes &+= wireLength
         tallies.decodedPackets &+= 1
         if packet.isTruncated { tallies.truncatedPackets &+= 1 }
 
         let (key, senderIsLow) = FlowKey.of(packet)
-        let hash = key.fastHash(seed: configuration.flowHashSeed)
+        let hash = hash ?? key.fastHash(seed: configuration.flowHashSeed)
         let slotIndex = flows.find(key, hash: hash) ?? createFlow(key, hash: hash, senderIsLow: senderIsLow, packet: packet, at: timestamp, events: &events)
-        flows.touch(slotIndex, now: timestamp.microseconds)
         var slot = flows[slotIndex]
+        slot.lastSeen = timestamp.microseconds
         let direction = senderIsLow == slot.flags.contains(.initiatorIsLow) ? FlowDirection.toServer : .toClient
         switch direction {
         case .toServer:
@@ -161,11 +185,7 @@ public struct DetectionEngine {
         }
         settle(&slot, transport: packet.transport)
         flows[slotIndex] = slot
-        if encryptedFlow, !flaggedAddresses.isEmpty {
-            for address in [packet.source, packet.destination] where flaggedAddresses[address] != nil {
-                flaggedAddresses[address, default: 0] &+= 1
-            }
-        }
+        if encryptedFlow { events.append(.likelyEncrypted(packet.source, packet.destination)) }
         guard !context.observations.isEmpty else { return }
         for index in context.observations.indices {
             tallies.observations &+= 1
@@ -203,7 +223,7 @@ public struct DetectionEngine {
         var finished = false, exhausted = false
         let deliver: (StreamChunk) -> Void = { chunk in
             switch slot.phase {
-            case .passive:
+            case .passive, .free:
                 return
             case .probing:
                 if slot.state == .none { slot.state = self.families.startProbe() }
@@ -283,7 +303,7 @@ public struct DetectionEngine {
                 if let family = Family(rawValue: slot.family) {
                     _ = families.release(family, slot.state, transport: transport, firstProtocol: slot.firstProtocolValue, budgets: &context.budgets)
                 }
-            case .passive: break
+            case .passive, .free: break
             }
             slot.state = .none
         }
@@ -302,25 +322,53 @@ public struct DetectionEngine {
         guard now > latest else { return }
         latest = now
         if latest >= nextExpiry {
-            expireIdleFlows(now: latest, events: &events)
+            expire(now: latest, events: &events)
             nextExpiry = latest.adding(seconds: 1)
         }
     }
 
-    /// Ends every flow (end of capture or shutdown), least recently seen first, each as it is
-    /// removed: flagged flows produce their `flow_end`.
+    /// Ends the flows idle past their timeout at `now`; flagged ones in the order of their last
+    /// packet (then flow id), so that their `flow_end` records come in an order that depends on
+    /// the capture alone. The engine calls it once a second of capture time; a pipeline whose
+    /// reader keeps the clock calls it at the same moments.
+    public mutating func expire(now: Timestamp, events: inout [DetectionEvent]) {
+        let eventsBefore = events.count
+        expireIdleFlows(now: now, events: &events)
+        if configuration.tallyFlaggedAddresses, events.count > eventsBefore { tally.apply(&events, from: eventsBefore) }
+    }
+
+    /// Ends every flow (end of capture or shutdown), each as it is removed: flagged flows
+    /// produce their `flow_end`, in the order of their last packet (then flow id).
     public mutating func finish(events: inout [DetectionEvent]) {
-        while let oldest = flows.oldestSlot {
-            end(oldest, reason: .shutdown, events: &events)
+        let eventsBefore = events.count
+        var flaggedSlots: [Int] = []
+        // Every flow goes, so the index is emptied at once rather than entry by entry.
+        for slotIndex in 0 ..< flows.highWater where flows[slotIndex].phase != .free {
+            if flows[slotIndex].flags.contains(.flagged) {
+                flaggedSlots.append(slotIndex)
+            } else {
+                close(flows[slotIndex], slot: slotIndex, reason: .shutdown, events: &events)
+            }
         }
+        for slotIndex in inEndOrder(flaggedSlots) { close(flows[slotIndex], slot: slotIndex, reason: .shutdown, events: &events) }
+        flows.removeAll()
+        if configuration.tallyFlaggedAddresses, events.count > eventsBefore { tally.apply(&events, from: eventsBefore) }
+    }
+
+    /// Flagged flows' slots in the order their records go out: by last packet, then flow id.
+    private func inEndOrder(_ slots: [Int]) -> [Int] {
+        guard slots.count > 1 else { return slots }
+        return slots.map { ($0, flows[$0].lastSeen, flagged[UInt32($0)]?.flowID ?? 0) }
+            .sorted { ($0.1, $0.2) < ($1.1, $1.2) }
+            .map(\.0)
     }
 
     private mutating func createFlow(
         _ key: FlowKey, hash: UInt64, senderIsLow: Bool, packet: DecodedPacket, at timestamp: Timestamp, events: inout [DetectionEvent]
     ) -> Int {
-        if flows.isFull, let oldest = flows.oldestSlot {
+        if flows.isFull, let victim = flows.evictionCandidate() {
             tallies.flowsEvicted &+= 1
-            end(oldest, reason: .evicted, events: &events)
+            end(victim, reason: .evicted, events: &events)
         }
         tallies.flowsCreated &+= 1
         // A SYN-ACK without its SYN: the receiver opened the connection.
@@ -359,9 +407,6 @@ public struct DetectionEngine {
             return
         }
         tallies.matches &+= 1
-        for address in [packet.source, packet.destination] where flaggedAddresses[address] == nil {
-            if flaggedAddresses.count < Self.maxFlaggedAddresses { flaggedAddresses[address] = 0 }
-        }
         let source = Endpoint(address: packet.source, port: packet.sourcePort)
         let destination = Endpoint(address: packet.destination, port: packet.destinationPort)
         events.append(.match(MatchAlert(
@@ -372,21 +417,23 @@ public struct DetectionEngine {
         )))
     }
 
+    /// Sweeps the slots for flows idle past their timeout (sequential reads, once a second).
     private mutating func expireIdleFlows(now: Timestamp, events: inout [DetectionEvent]) {
         let shortest = min(configuration.tcpClosedTimeout, configuration.udpIdleTimeout, configuration.tcpIdleTimeout) * 1_000_000
-        var position = flows.oldestSlot
-        var visits = 0
-        while let slotIndex = position, visits < Self.maxExpiryVisits {
-            visits += 1
+        var flaggedSlots: [Int] = []
+        for slotIndex in 0 ..< flows.highWater {
             let slot = flows[slotIndex]
+            guard slot.phase != .free else { continue }
             let idle = now.microseconds &- slot.lastSeen
-            if idle <= shortest { return }
-            position = flows.newer(than: slotIndex)
-            if idle > idleTimeout(slot) * 1_000_000 {
-                tallies.flowsExpired &+= 1
+            guard idle > shortest, idle > idleTimeout(slot) * 1_000_000 else { continue }
+            tallies.flowsExpired &+= 1
+            if slot.flags.contains(.flagged) {
+                flaggedSlots.append(slotIndex)
+            } else {
                 end(slotIndex, reason: .timeout, events: &events)
             }
         }
+        for slotIndex in inEndOrder(flaggedSlots) { end(slotIndex, reason: .timeout, events: &events) }
     }
 
     /// Idle seconds after which a flow expires.
@@ -399,7 +446,11 @@ public struct DetectionEngine {
 
     /// Removes a flow, gives its states back, and for a flagged flow writes its `flow_end`.
     private mutating func end(_ slotIndex: Int, reason: FlowEndReason, events: inout [DetectionEvent]) {
-        let slot = flows.remove(slotIndex)
+        close(flows.remove(slotIndex), slot: slotIndex, reason: reason, events: &events)
+    }
+
+    /// Gives a flow's states back and, for a flagged flow, writes its `flow_end`.
+    private mutating func close(_ slot: FlowSlot, slot slotIndex: Int, reason: FlowEndReason, events: inout [DetectionEvent]) {
         var summaryContext = FamilyPools.flowEndContext(slot.firstProtocolValue)
         if slot.state != .none {
             switch slot.phase {
@@ -409,7 +460,7 @@ public struct DetectionEngine {
                     summaryContext = families.release(family, slot.state, transport: slot.key.transport, firstProtocol: slot.firstProtocolValue,
                                                       budgets: &context.budgets)
                 }
-            case .passive: break
+            case .passive, .free: break
             }
         }
         if slot.streams != .none { streams.release(slot.streams) }
@@ -422,8 +473,7 @@ public struct DetectionEngine {
             packetsToServer: Int(slot.packetsToServer), packetsToClient: Int(slot.packetsToClient),
             bytesToServer: Int(slot.bytesToServer), bytesToClient: Int(slot.bytesToClient),
             reason: reason, matched: record.matched, context: summaryContext,
-            encryptedFlowsOfInitiator: flaggedAddresses[initiator.address] ?? 0,
-            encryptedFlowsOfResponder: flaggedAddresses[responder.address] ?? 0,
+            encryptedFlowsOfInitiator: 0, encryptedFlowsOfResponder: 0,
             subscriber: Subscriber.of(source: initiator.address, destination: responder.address, in: configuration.homeNetworks)
         )))
     }

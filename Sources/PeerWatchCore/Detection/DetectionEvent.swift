@@ -135,4 +135,7 @@ public enum DetectionEvent: Sendable {
     case match(MatchAlert)
     /// A flagged flow ended.
     case flowEnd(FlowSummary)
+    /// A flow between two addresses opened like an encrypted stream of a family: for the
+    /// `FlaggedAddressTally` (never written).
+    case likelyEncrypted(IPAddress, IPAddress)
 }

@@ -13,6 +13,9 @@ public struct EngineConfiguration: Sendable {
     /// The seed of the flow hash (the same for all workers of a sensor, which shard flows by
     /// it); a sensor draws one at start so that flow-table collisions cannot be crafted.
     public var flowHashSeed: UInt64 = 0
+    /// Whether the engine fills `flow_end`'s encrypted-flow counts itself. A pipeline of several
+    /// workers turns it off and applies one `FlaggedAddressTally` to all workers' events.
+    public var tallyFlaggedAddresses = true
     /// The subscriber address blocks, to tell which side of an alert is the subscriber.
     public var homeNetworks: [IPNetwork] = []
 

@@ -1,9 +1,13 @@
+import CPrefetch
+
 /// A flow's plain-data slot: everything the engine keeps for every flow, recognised or not.
 ///
-/// 112 bytes (`MemoryLayout<FlowSlot>.stride`, a tested number): the key and its hash, first
-/// and last times, packets and bytes each way, the phase, the family that recognised the flow,
-/// the indexes of its stream and decoder state (in pools, only once needed) and its links in the
-/// expiry list. A flow no family has recognised costs this and its index entry, nothing more.
+/// 96 bytes (`MemoryLayout<FlowSlot>.stride`, a tested number), so that a slot always lies in
+/// two cache lines: the key, first and last times, packets and bytes each way, the phase, the
+/// family that recognised the flow, and the indexes of its stream and decoder state (in pools,
+/// only once needed). A flow no family has recognised costs this and its index entry, nothing
+/// more. The key's hash is not kept (the index recomputes it only when it moves entries), and
+/// there are no expiry links: idle flows are found by sweeping the slots (see `FlowTable`).
 public struct FlowSlot: Sendable {
     /// Where a flow is in its life.
     public enum Phase: UInt8, Sendable {
@@ -14,6 +18,8 @@ public struct FlowSlot: Sendable {
         /// No family recognised it within the probing bounds, or its decoder is done: only
         /// counters from now on.
         case passive
+        /// The slot holds no flow.
+        case free
     }
 
     /// Facts about the flow, one bit each.
@@ -31,8 +37,6 @@ public struct FlowSlot: Sendable {
     }
 
     public var key: FlowKey
-    /// `key.fastHash`, kept so that the index never recomputes it.
-    public var hash: UInt64
     /// The first and last packet's capture times, in microseconds.
     public var start: Int64
     public var lastSeen: Int64
@@ -44,9 +48,6 @@ public struct FlowSlot: Sendable {
     public var state: UInt32 = .none
     /// The TCP reassembly state's index in its pool (`.none` for none).
     public var streams: UInt32 = .none
-    /// Expiry links: towards the most recently seen flow, and towards the least.
-    var newer: UInt32 = .none
-    var older: UInt32 = .none
     public var phase = Phase.probing
     /// The family that recognised the flow (`Family.rawValue`), meaningful once recognised.
     public var family: UInt8 = 0
@@ -62,9 +63,8 @@ public struct FlowSlot: Sendable {
     /// `0xF` like none.
     public var openings: UInt8 = 0
 
-    init(key: FlowKey, hash: UInt64, start: Int64) {
+    init(key: FlowKey, start: Int64) {
         self.key = key
-        self.hash = hash
         self.start = start
         lastSeen = start
     }
@@ -75,27 +75,36 @@ extension UInt32 {
     static let none = UInt32.max
 }
 
-/// A bounded table of flows: plain-data slots in one array, an open-addressing index of
+/// A bounded table of flows: plain-data slots in one array and an open-addressing index of
 /// `UInt32` slot numbers keyed by the flow key's hash (linear probing, deletion by backward
-/// shift), and an intrusive least-recently-seen list through the slots. One hash per packet,
-/// computed by the caller, finds the flow; the oldest flow is always at the list's tail, so
-/// idle expiry walks from there and a full table evicts it.
+/// shift, at most half full). One hash per packet, computed by the caller, finds the flow; the
+/// caller may prefetch the index entry and then the slot a few packets ahead.
+///
+/// There is no least-recently-seen list: keeping one costs two random cache lines per packet
+/// (the neighbours' links). Idle flows are found by sweeping the slots in order, once a second
+/// of capture time, which reads memory sequentially; a full table evicts the oldest of a few
+/// slots looked at from a moving cursor.
 public struct FlowTable {
     /// The most flows held at once.
     public let capacity: Int
+    /// The seed of the hash the index is keyed by (`FlowKey.fastHash(seed:)`).
+    public let seed: UInt64
     private var slots: ContiguousArray<FlowSlot> = []
     private var index: [UInt32]
     private let mask: Int
     private var freeSlots: [UInt32] = []
-    private var head = UInt32.none   // most recently seen
-    private var tail = UInt32.none   // least recently seen
+    private var evictionCursor = 0
     /// How many flows the table holds.
     public private(set) var count = 0
 
+    /// Slots looked at to choose a flow to evict.
+    static let evictionSample = 16
+
     /// Creates an empty table for at most `capacity` flows. Slots are reserved up front but
     /// touched only as flows come (the memory is the operating system's until then).
-    public init(capacity: Int) {
+    public init(capacity: Int, seed: UInt64 = 0) {
         self.capacity = max(1, capacity)
+        self.seed = seed
         var size = 16
         while size < self.capacity * 2 { size <<= 1 }
         index = [UInt32](repeating: .none, count: size)
@@ -107,7 +116,7 @@ public struct FlowTable {
     /// Whether the table is at capacity (inserting will first require an eviction).
     public var isFull: Bool { count >= capacity }
 
-    /// The slot of `key` (whose `fastHash` is `hash`), or `nil`.
+    /// The slot of `key` (whose `fastHash(seed:)` is `hash`), or `nil`.
     @inline(__always)
     public func find(_ key: FlowKey, hash: UInt64) -> Int? {
         var position = Int(truncatingIfNeeded: hash) & mask
@@ -116,10 +125,34 @@ public struct FlowTable {
                 while true {
                     let slot = index[position]
                     if slot == .none { return nil }
-                    if slots[Int(slot)].hash == hash, slots[Int(slot)].key == key { return Int(slot) }
+                    if slots[Int(slot)].key == key { return Int(slot) }
                     position = (position &+ 1) & mask
                 }
             }
+        }
+    }
+
+    /// Asks the processor for the index entry of `hash` (a packet a few ahead).
+    @inline(__always)
+    public func prefetchIndex(hash: UInt64) {
+        let position = Int(truncatingIfNeeded: hash) & mask
+        index.withUnsafeBufferPointer { index in
+            if let base = index.baseAddress { pw_prefetch(base + position) }
+        }
+    }
+
+    /// Asks the processor for the slot the index entry of `hash` names (its first probe), once
+    /// that entry is likely in cache.
+    @inline(__always)
+    public func prefetchSlot(hash: UInt64) {
+        let position = Int(truncatingIfNeeded: hash) & mask
+        let slot = index.withUnsafeBufferPointer { $0[position] }
+        guard slot != .none else { return }
+        slots.withUnsafeBufferPointer { slots in
+            guard let base = slots.baseAddress, Int(slot) < slots.count else { return }
+            let start = UnsafeRawPointer(base + Int(slot))
+            pw_prefetch(start)
+            pw_prefetch(start + MemoryLayout<FlowSlot>.stride - 1)
         }
     }
 
@@ -127,7 +160,7 @@ public struct FlowTable {
     /// returns its slot.
     public mutating func insert(_ key: FlowKey, hash: UInt64, start: Int64) -> Int {
         precondition(!isFull, "FlowTable.insert: the table is full")
-        let slot = FlowSlot(key: key, hash: hash, start: start)
+        let slot = FlowSlot(key: key, start: start)
         let number: UInt32
         if let free = freeSlots.popLast() {
             number = free
@@ -140,18 +173,7 @@ public struct FlowTable {
         while index[position] != .none { position = (position &+ 1) & mask }
         index[position] = number
         count += 1
-        linkAtHead(number)
         return Int(number)
-    }
-
-    /// Marks the flow in `slot` as seen at `now` (moves it to the front of the expiry list).
-    @inline(__always)
-    public mutating func touch(_ slot: Int, now: Int64) {
-        slots[slot].lastSeen = now
-        let number = UInt32(slot)
-        guard head != number else { return }
-        unlink(number)
-        linkAtHead(number)
     }
 
     /// The slot's contents, to read or change in place.
@@ -166,12 +188,17 @@ public struct FlowTable {
         let removed = slots[slot]
         let number = UInt32(slot)
         // Find its index entry, then close the hole by shifting later entries of the run back.
-        var position = Int(truncatingIfNeeded: removed.hash) & mask
-        while index[position] != number { position = (position &+ 1) & mask }
+        var position = home(of: removed.key)
+        var probes = 0
+        while index[position] != number {
+            position = (position &+ 1) & mask
+            probes += 1
+            precondition(probes <= mask, "FlowTable.remove: the slot is not in the index (inserted with a hash not of its key)")
+        }
         var hole = position
         var next = (hole &+ 1) & mask
         while index[next] != .none {
-            let home = Int(truncatingIfNeeded: slots[Int(index[next])].hash) & mask
+            let home = home(of: slots[Int(index[next])].key)
             // The entry at `next` may move into the hole if its home is not between them.
             if (next > hole && (home <= hole || home > next)) || (next < hole && home <= hole && home > next) {
                 index[hole] = index[next]
@@ -180,40 +207,52 @@ public struct FlowTable {
             next = (next &+ 1) & mask
         }
         index[hole] = .none
-        unlink(number)
+        slots[slot].phase = .free
         freeSlots.append(number)
         count -= 1
         return removed
     }
 
-    /// The least recently seen flow's slot, or `nil` when empty.
-    public var oldestSlot: Int? { tail == .none ? nil : Int(tail) }
-
-    /// The flow seen just after the one in `slot` (towards the most recent), or `nil`.
-    public func newer(than slot: Int) -> Int? {
-        let newer = slots[slot].newer
-        return newer == .none ? nil : Int(newer)
+    /// Removes every flow at once (the end of a capture): the index is cleared in one pass and
+    /// the slots are kept for reuse.
+    public mutating func removeAll() {
+        for position in index.indices { index[position] = .none }
+        slots.removeAll(keepingCapacity: true)
+        freeSlots.removeAll(keepingCapacity: true)
+        evictionCursor = 0
+        count = 0
     }
 
-    private mutating func unlink(_ number: UInt32) {
-        let newer = slots[Int(number)].newer
-        let older = slots[Int(number)].older
-        if newer != .none { slots[Int(newer)].older = older } else { head = older }
-        if older != .none { slots[Int(older)].newer = newer } else { tail = newer }
-        slots[Int(number)].newer = .none
-        slots[Int(number)].older = .none
+    @inline(__always)
+    private func home(of key: FlowKey) -> Int {
+        Int(truncatingIfNeeded: key.fastHash(seed: seed)) & mask
     }
 
-    private mutating func linkAtHead(_ number: UInt32) {
-        slots[Int(number)].newer = .none
-        slots[Int(number)].older = head
-        if head != .none { slots[Int(head)].newer = number }
-        head = number
-        if tail == .none { tail = number }
+    /// Slots ever used: every flow is in `0 ..< highWater` (free slots there have phase `.free`).
+    public var highWater: Int { slots.count }
+
+    /// The flow to evict from a full table: the least recently seen of the next few flows from a
+    /// cursor that moves on each time (an approximation of the least recently seen flow that
+    /// costs a few sequential reads, not a list kept on every packet).
+    public mutating func evictionCandidate() -> Int? {
+        guard count > 0 else { return nil }
+        var best: Int?
+        var looked = 0, visited = 0
+        while looked < Self.evictionSample, visited < slots.count {
+            if evictionCursor >= slots.count { evictionCursor = 0 }
+            let candidate = evictionCursor
+            evictionCursor += 1
+            visited += 1
+            guard slots[candidate].phase != .free else { continue }
+            looked += 1
+            if best.map({ slots[candidate].lastSeen < slots[$0].lastSeen }) ?? true { best = candidate }
+        }
+        return best
     }
 
-    /// Bytes the table takes: the slots in use and reserved, and the index.
+    /// Bytes the table takes: the slots ever used (reserved slots beyond them are address
+    /// space the system has not given yet), and the index.
     public var footprint: (slots: Int, index: Int) {
-        (slots.capacity * MemoryLayout<FlowSlot>.stride, index.count * MemoryLayout<UInt32>.stride)
+        (slots.count * MemoryLayout<FlowSlot>.stride, index.count * MemoryLayout<UInt32>.stride)
     }
 }

@@ -40,6 +40,6 @@ struct Pool<Element> {
         _modify { yield &elements[Int(index)] }
     }
 
-    /// Bytes the entries take inline (buffers they own are not counted).
-    var footprint: Int { elements.capacity * MemoryLayout<Element>.stride }
+    /// Bytes the entries ever used take inline (buffers they own are not counted).
+    var footprint: Int { elements.count * MemoryLayout<Element>.stride }
 }

@@ -216,7 +216,8 @@ struct CaptureLoop {
 /// `fread` on a quiet pipe, deaf to signals, and closing the relay's end is what wakes it.
 final class CaptureInput {
     let handle: PcapHandle
-    private let relay: PipeRelay?
+    /// The relay of a FIFO, pipe or standard input; `nil` for a regular file.
+    let relay: PipeRelay?
 
     /// Whether a stop request cut the stream before its writer ended it.
     var wasCutShort: Bool { relay?.wasCutShort ?? false }

@@ -111,13 +111,15 @@ public struct AlertEncoder: Sendable {
         self.chain = chain
     }
 
-    /// Encodes one event as a line (with its trailing newline) and advances the chain.
+    /// Encodes one event as a line (with its trailing newline) and advances the chain; an event
+    /// that is no record (`likelyEncrypted`, for the tally) gives no line.
     public mutating func encode(_ event: DetectionEvent) -> [UInt8] {
         builder.reset()
         builder.beginObject()
         switch event {
         case .match(let alert): writeMatch(alert)
         case .flowEnd(let summary): writeFlowEnd(summary)
+        case .likelyEncrypted: return []
         }
         return sealChain()
     }

@@ -165,6 +165,9 @@ public final class AlertOutput: Sendable {
     /// Queues events for writing; never blocks under `.dropWhenFull`.
     public func submit(_ events: [DetectionEvent]) {
         var pending = events[...]
+        if pending.contains(where: { if case .likelyEncrypted = $0 { true } else { false } }) {
+            pending = events.filter { if case .likelyEncrypted = $0 { false } else { true } }[...]
+        }
         while !pending.isEmpty {
             let accepted = state.withLock { state -> Int in
                 let room = max(0, Self.queueCapacity - state.queue.count)
@@ -447,6 +450,7 @@ extension DetectionEvent {
         switch self {
         case .match(let alert): alert.timestamp
         case .flowEnd(let summary): summary.end
+        case .likelyEncrypted: Timestamp(microseconds: 0)
         }
     }
 }

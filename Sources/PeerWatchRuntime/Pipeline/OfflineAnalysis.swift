@@ -22,11 +22,19 @@ public enum OfflineAnalysis {
         }
     }
 
-    /// Reads `paths` one after another through one engine.
+    /// Reads `paths` one after another through one engine, or `threads` workers.
     public static func run(
-        paths: [String], watchList: WatchListSnapshot, configuration: EngineConfiguration = EngineConfiguration()
+        paths: [String], watchList: WatchListSnapshot, configuration: EngineConfiguration = EngineConfiguration(), threads: Int = 1
     ) throws(CaptureError) -> Result {
         try CaptureLoop.validate(files: paths)
+        if paths.allSatisfy(PcapHandle.isRegularFile) {
+            let read = DispatchedRead(paths: paths, threads: threads, configuration: configuration,
+                                      watchLists: WatchListStore(snapshot: watchList, logger: .init(label: "offline")), stop: nil)
+            var events: [DetectionEvent] = []
+            let outcome = read.run(onOpen: { _ in }, onTick: {}, submit: { events += $0 })
+            if let failure = outcome.failure { throw failure }
+            return Result(events: events, counters: read.counters)
+        }
         var engine = DetectionEngine(configuration: configuration, watchList: watchList)
         var events: [DetectionEvent] = []
         var loop = CaptureLoop(source: .files(paths), stop: nil)

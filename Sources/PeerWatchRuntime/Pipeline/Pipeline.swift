@@ -30,6 +30,10 @@ public struct PipelineOptions: Sendable {
     public var heartbeat: (@Sendable () -> Void)?
     /// The clocks housekeeping and output read.
     public var clock: SensorClock = .system
+    /// Worker threads, each owning its share of the flows. Capture files are read on this
+    /// many workers (standard input and FIFOs on one); a live capture opens one handle per
+    /// worker in a `PACKET_FANOUT` group.
+    public var threads = 1
 
     public init(source: PacketSource, sensorName: String) {
         self.source = source
@@ -49,6 +53,10 @@ public struct PipelineReport: Sendable {
     public var recordsDropped: Int
     /// Whether the input was read to its end or a stop cut it short.
     public var end: CaptureEnd
+    /// Flows held just before the end (before they were ended).
+    public var flowsAtEnd = 0
+    /// Bytes the flow tables and pools took then, all workers: slots, index, reassembly, decoders.
+    public var footprint: (slots: Int, index: Int, streams: Int, decoders: Int) = (0, 0, 0, 0)
 }
 
 /// Capture → detection → output. The capture thread decodes and detects inline, straight from
@@ -113,6 +121,9 @@ public final class Pipeline {
         )
         logHandle.output.withLock { $0 = output }
         defer { logHandle.output.withLock { $0 = nil } }
+        if case .files(let paths) = options.source, paths.allSatisfy(PcapHandle.isRegularFile) {
+            return try runDispatched(paths: paths, output: output, stop: stop, onCaptureOpen: onCaptureOpen)
+        }
         var loop = CaptureLoop(source: options.source, stop: stop)
         var events: [DetectionEvent] = []
         events.reserveCapacity(64)
@@ -173,6 +184,7 @@ public final class Pipeline {
         } catch {
             captureFailure = error
         }
+        let flowsAtEnd = engine.flowCount, footprint = engine.footprint
         engine.finish(events: &events)
         output.submit(events)
         let closeFailure: CaptureError?
@@ -189,8 +201,48 @@ public final class Pipeline {
         if let closeFailure { throw closeFailure }
         return PipelineReport(
             counters: engine.counters, capture: loop.finalStatistics,
-            recordsWritten: output.writtenCount, recordsDropped: output.droppedCount, end: end
+            recordsWritten: output.writtenCount, recordsDropped: output.droppedCount, end: end,
+            flowsAtEnd: flowsAtEnd, footprint: footprint
         )
+    }
+
+    /// Capture files on several workers (`DispatchedRead`): this thread reads and decodes,
+    /// the workers keep the flows, and events come back in capture order.
+    private func runDispatched(paths: [String], output: AlertOutput, stop: StopSignal, onCaptureOpen: () -> Void) throws(CaptureError) -> PipelineReport {
+        let read = DispatchedRead(paths: paths, threads: options.threads, configuration: options.engine, watchLists: watchLists, stop: stop)
+        var opened = false
+        var lastMetrics = Duration.zero
+        let clock = options.clock
+        let outcome = read.run(onOpen: { [logger, options] linkName in
+            if !opened {
+                opened = true
+                logger.info("capture started", metadata: ["capture.source": "\(Self.describe(options.source))", "capture.link": "\(linkName)",
+                                                          "capture.workers": "\(options.threads)"])
+                onCaptureOpen()
+            }
+        }, onTick: { [options] in
+            options.heartbeat?()
+            let now = clock.monotonic()
+            if now - lastMetrics >= .seconds(1), let metrics = options.metrics {
+                lastMetrics = now
+                metrics.update(read.counters, activeFlows: read.flowCount)
+            }
+        }, submit: { output.submit($0) })
+        let closeFailure: CaptureError?
+        do {
+            try output.close()
+            closeFailure = nil
+        } catch {
+            closeFailure = error
+        }
+        let counters = read.counters
+        options.metrics?.update(counters, activeFlows: 0)
+        options.metrics?.update(output: output.tally)
+        if let failure = outcome.failure { throw failure }
+        if let closeFailure { throw closeFailure }
+        let end = read.atEnd
+        return PipelineReport(counters: counters, capture: nil, recordsWritten: output.writtenCount, recordsDropped: output.droppedCount,
+                              end: outcome.end, flowsAtEnd: end.flows, footprint: end.footprint)
     }
 
     private func publishMetrics() {
