@@ -21,8 +21,11 @@ struct DetectionOptions: ParsableArguments {
     @Option(name: .customLong("sensor"), help: ArgumentHelp("The sensor name written in records (default: the host name).", valueName: "name"))
     var sensorName: String?
 
-    @Option(name: .customLong("max-flows"), help: ArgumentHelp("The most flows tracked at once (default 262144).", valueName: "count"))
+    @Option(name: .customLong("max-flows"), help: ArgumentHelp("The most flows tracked at once, shared among the workers (default 1048576).", valueName: "count"))
     var maxFlows: Int?
+
+    @Option(name: .customLong("threads"), help: ArgumentHelp("Worker threads, each keeping its share of the flows (default: the number of cores).", valueName: "count"))
+    var threads: Int?
 
     @Option(name: .customLong("flow-timeout"), help: ArgumentHelp("Idle seconds before a flow ends, as KIND=SECONDS for tcp (600), tcp_closed (30, after FIN or RST) or udp (120); repeat for several.", valueName: "kind=seconds"))
     var flowTimeouts: [String] = []
@@ -35,6 +38,9 @@ struct DetectionOptions: ParsableArguments {
             throw ValidationError("--home-net \(block): not an address block such as 192.0.2.0/24 or 2001:db8::/32")
         }
         if let maxFlows, maxFlows <= 0 { throw ValidationError("--max-flows must be positive.") }
+        if let threads, !(1 ... PeerWatchConfiguration.maxThreads).contains(threads) {
+            throw ValidationError("--threads must be between 1 and \(PeerWatchConfiguration.maxThreads).")
+        }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level \(logLevel): unknown level") }
         _ = try Self.parseFlowTimeouts(flowTimeouts)
     }
@@ -62,6 +68,7 @@ struct DetectionOptions: ParsableArguments {
             homeNetworks: (homeNetworks.isEmpty ? file.homeNetworks ?? [] : homeNetworks).compactMap { IPNetwork($0) },
             sensorName: sensorName ?? file.sensor ?? ProcessInfo.processInfo.hostName,
             maxFlows: maxFlows ?? file.maxFlows ?? EngineConfiguration().maxFlows,
+            threads: threads ?? file.threads ?? min(PeerWatchConfiguration.maxThreads, max(1, ProcessInfo.processInfo.activeProcessorCount)),
             flowTimeouts: file.flowTimeouts.merging((try? Self.parseFlowTimeouts(flowTimeouts)) ?? [:]) { $1 },
             logLevel: Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
         )
@@ -75,6 +82,8 @@ struct DetectionOptions: ParsableArguments {
         var homeNetworks: [IPNetwork]
         var sensorName: String
         var maxFlows: Int
+        /// Worker threads.
+        var threads: Int
         var flowTimeouts: [String: Int]
         var logLevel: Logger.Level
 

@@ -39,6 +39,9 @@ struct ReadCommand: ParsableCommand {
         let watchLists = try settings.loadWatchLists(logger: logger)
         var options = PipelineOptions(source: .files(files), sensorName: settings.sensorName)
         options.engine = settings.engineConfiguration()
+        // A fixed flow-hash seed: reading the same capture twice gives the same records, also
+        // when a full table evicts (a live sensor draws its seed at start).
+        options.threads = settings.threads
         options.logPath = settings.logPath
         options.stateDirectory = stateDirectory
         options.writeToStandardOutput = !quiet

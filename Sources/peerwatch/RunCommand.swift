@@ -117,6 +117,9 @@ struct RunCommand: ParsableCommand {
         live.promiscuous = noPromiscuous ? false : file.promiscuous ?? true
         var options = PipelineOptions(source: .live(live), sensorName: settings.sensorName)
         options.engine = settings.engineConfiguration()
+        // Drawn at start, so that nobody can craft flows that collide in the flow table.
+        options.engine.flowHashSeed = UInt64.random(in: .min ... .max)
+        options.threads = settings.threads
         options.logPath = settings.logPath
         options.stateDirectory = stateDirectory
         options.statisticsInterval = .seconds(statisticsInterval ?? file.statisticsInterval ?? 60)

@@ -52,7 +52,7 @@ import Testing
             status: 0 when every file was read to its end, 1 when a file or watch list
             could not be read, 130 when SIGINT and 143 when SIGTERM stopped it early.
 
-            USAGE: peerwatch read <file> ... [--watchlist <list> ...] [--watchlist-key <file> ...] [--log <file>] [--home-net <cidr> ...] [--sensor <name>] [--max-flows <count>] [--flow-timeout <kind=seconds> ...] [--log-level <level>] [--state-dir <dir>] [--quiet]
+            USAGE: peerwatch read <file> ... [--watchlist <list> ...] [--watchlist-key <file> ...] [--log <file>] [--home-net <cidr> ...] [--sensor <name>] [--max-flows <count>] [--threads <count>] [--flow-timeout <kind=seconds> ...] [--log-level <level>] [--state-dir <dir>] [--quiet]
 
             ARGUMENTS:
               <file>                  Capture files (pcap or pcapng), FIFOs, or - for
@@ -70,7 +70,10 @@ import Testing
                                       repeat for several.
               --sensor <name>         The sensor name written in records (default: the host
                                       name).
-              --max-flows <count>     The most flows tracked at once (default 262144).
+              --max-flows <count>     The most flows tracked at once, shared among the
+                                      workers (default 1048576).
+              --threads <count>       Worker threads, each keeping its share of the flows
+                                      (default: the number of cores).
               --flow-timeout <kind=seconds>
                                       Idle seconds before a flow ends, as KIND=SECONDS for
                                       tcp (600), tcp_closed (30, after FIN or RST) or udp

@@ -145,7 +145,9 @@ struct LiveCaptureTests {
         _ = FileManager.default.createFile(atPath: errors, contents: nil)
         let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
 
-        let monitor = try pair.start(in: pair.client, [CommandRunner.binary, "run", "--interface", pair.clientInterface,
+        // Two workers in a PACKET_FANOUT group: the kernel's symmetric hash keeps both directions
+        // of the flow on one of them.
+        let monitor = try pair.start(in: pair.client, [CommandRunner.binary, "run", "--interface", pair.clientInterface, "--threads", "2",
                                                        "--watchlist", list, "--log", log, "--sensor", "live-test",
                                                        "--home-net", "198.51.100.201/32"], standardError: errorHandle)
         defer { if monitor.isRunning { monitor.terminate() } }
@@ -185,6 +187,7 @@ struct LiveCaptureTests {
         let sightings = ((ends[0]["p2p"] as? [String: Any])?["matches"] as? [[String: Any]])?.first?["sightings"] as? Int
         #expect(sightings == 2)
         let finished = try String(contentsOfFile: errors, encoding: .utf8)
+        #expect(finished.contains("capture.workers=2"), "\(finished)")
         #expect(finished.contains("capture.dropped.kernel=0"))
     }
 

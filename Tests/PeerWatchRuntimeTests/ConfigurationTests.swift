@@ -38,7 +38,7 @@ import Testing
         #expect(configuration.socketMaxReaders == 256)
         #expect(configuration.stateDirectory == "/var/lib/peerwatch")
         #expect(configuration.metrics == "127.0.0.1:9750")
-        #expect(configuration.maxFlows == 262_144)
+        #expect(configuration.maxFlows == 1_048_576)
         #expect(configuration.flowTimeouts == ["tcp": 600, "tcp_closed": 30, "udp": 120])
         #expect(configuration.statisticsInterval == 60)
         #expect(configuration.maxAlertsPerSecond == 1_000)

@@ -1,7 +1,7 @@
 /// The engine's tunables. Defaults suit a 10 Gbit/s ISP link on one worker.
 public struct EngineConfiguration: Sendable {
     /// The most flows tracked at once; past it the least recently seen flow is evicted.
-    public var maxFlows = 262_144
+    public var maxFlows = 1_048_576
     /// Idle seconds before an open TCP flow expires.
     public var tcpIdleTimeout: Int64 = 600
     /// Idle seconds before a TCP flow that saw FIN or RST expires.

@@ -16,6 +16,8 @@ public struct LiveCaptureOptions: Sendable, Equatable {
     public var readTimeoutMilliseconds = 100
     /// A BPF filter expression, or `nil` for everything.
     public var filter: String?
+    /// The `PACKET_FANOUT` group this handle joins, when several workers share the interface.
+    var fanoutGroup: UInt16?
 
     public init(interface: String) {
         self.interface = interface

@@ -128,6 +128,9 @@ struct CaptureLoop {
                 } catch {
                     onLost(error, backoff)
                 }
+                // Closed now: a handle in a fanout group keeps the group bound to the interface
+                // that went away, and the new handle could not join it.
+                _ = consume handle
                 // Reopen until it works or a stop is requested, waiting longer each time.
                 var reopened: PcapHandle?
                 while reopened == nil, !shouldStop() {
@@ -148,11 +151,10 @@ struct CaptureLoop {
                         onLost(error, backoff)
                     }
                 }
-                if let candidate = reopened.take() {
-                    handle = candidate
-                    backoff = Self.firstRetry
-                    onRestored()
-                }
+                guard let candidate = reopened.take() else { return .stopped }
+                handle = candidate
+                backoff = Self.firstRetry
+                onRestored()
             }
             return .stopped
         }
@@ -189,16 +191,14 @@ struct CaptureLoop {
                 _ = try handle.next()
                 throw CaptureError("\(handle.name): the capture descriptor reported an error")
             }
-            // Take what is ready, in batches, housekeeping between them.
+            // Take what is ready, a ring block at a time, housekeeping between wakes.
             var taken = 0
-            draining: while taken < Self.maxPacketsPerWake, !shouldStop() {
-                switch try handle.next() {
-                case .packet(let bytes, let wireLength, let timestamp):
+            while taken < Self.maxPacketsPerWake, !shouldStop() {
+                let count = try handle.dispatch(limit: Self.packetsPerDispatch) { bytes, wireLength, timestamp in
                     consume(bytes, wireLength, timestamp, link)
-                    taken &+= 1
-                case .timeout, .endOfFile:
-                    break draining
                 }
+                guard count > 0 else { break }
+                taken &+= count
             }
             onTick()
             reportStatistics()
@@ -207,6 +207,8 @@ struct CaptureLoop {
 
     /// Packets taken after one wake before housekeeping gets its turn.
     static let maxPacketsPerWake = 65_536
+    /// Packets one `pcap_dispatch` hands over at most.
+    static let packetsPerDispatch: Int32 = 4_096
 }
 
 /// A capture file, FIFO, pipe or standard input, opened once.

@@ -102,6 +102,9 @@ struct PcapHandle: ~Copyable {
         if let filter = options.filter, !filter.isEmpty {
             try handle.setFilter(filter)
         }
+        if let group = options.fanoutGroup {
+            try handle.joinFanout(group: group)
+        }
         // Non-blocking: the capture loop waits on the descriptor with poll, with its own timeout.
         guard pcap_setnonblock(raw, 1, &errorBuffer) == 0 else {
             throw CaptureError("\(options.interface): cannot make the capture non-blocking: \(Self.text(errorBuffer))")
@@ -120,6 +123,43 @@ struct PcapHandle: ~Copyable {
         guard pcap_setfilter(raw, &program) == 0 else {
             throw CaptureError("\(name): cannot install BPF filter: \(String(cString: pcap_geterr(raw)))")
         }
+    }
+
+    /// Joins the handle's packet socket to a `PACKET_FANOUT` group that spreads flows by the
+    /// kernel's symmetric flow hash (both directions of a flow reach the same member), with
+    /// IP fragments reassembled before hashing so that every fragment of a datagram goes the
+    /// same way. The corresponding C function is `setsockopt` on `pcap_fileno`.
+    func joinFanout(group: UInt16) throws(CaptureError) {
+        // linux/if_packet.h: SOL_PACKET 263, PACKET_FANOUT 18, PACKET_FANOUT_HASH 0,
+        // PACKET_FANOUT_FLAG_DEFRAG 0x8000.
+        var argument = UInt32(group) | (UInt32(0x0 | 0x8000) << 16)
+        let status = setsockopt(pcap_fileno(raw), 263, 18, &argument, socklen_t(MemoryLayout<UInt32>.size))
+        guard status == 0 else {
+            throw CaptureError("\(name): cannot join packet fanout group \(group): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Hands every packet that is ready now (at most `limit`) to `body`, straight from
+    /// libpcap's ring: borrowed bytes valid only during the call. Returns how many it handed
+    /// over (0: none ready on a non-blocking handle). The corresponding C function is
+    /// `pcap_dispatch`.
+    func dispatch(limit: Int32, _ body: (UnsafeRawBufferPointer, Int, Timestamp) -> Void) throws(CaptureError) -> Int {
+        typealias Body = (UnsafeRawBufferPointer, Int, Timestamp) -> Void
+        let status = withoutActuallyEscaping(body) { escapable -> Int32 in
+            var context: Body = escapable
+            return withUnsafeMutablePointer(to: &context) { pointer in
+                pcap_dispatch(raw, limit, { user, header, data in
+                    guard let user, let header, let data else { return }
+                    let pkthdr = header.pointee
+                    let bytes = UnsafeRawBufferPointer(start: data, count: Int(pkthdr.caplen))
+                    let timestamp = Timestamp(seconds: Int64(pkthdr.ts.tv_sec), microseconds: Int64(pkthdr.ts.tv_usec))
+                    UnsafeMutableRawPointer(user).assumingMemoryBound(to: Body.self).pointee(bytes, Int(pkthdr.len), timestamp)
+                }, UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        if status >= 0 { return Int(status) }
+        if status == PCAP_ERROR_BREAK { return 0 }
+        throw CaptureError("\(name): \(String(cString: pcap_geterr(raw)))")
     }
 
     /// The descriptor to wait on for packets. The corresponding C function is `pcap_get_selectable_fd`.

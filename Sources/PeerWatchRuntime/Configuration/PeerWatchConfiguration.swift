@@ -29,6 +29,10 @@ public struct PeerWatchConfiguration: Sendable, Equatable {
     public var stateDirectory: String?
     public var metrics: String?
     public var maxFlows: Int?
+    /// Worker threads (`threads`; default: the number of cores).
+    public var threads: Int?
+    /// The most worker threads a sensor runs.
+    public static let maxThreads = 64
     /// Idle seconds before flows expire, by kind (`flow_timeouts`: `tcp`, `tcp_closed`, `udp`).
     public var flowTimeouts: [String: Int] = [:]
     /// Seconds between statistics lines in the log (`stats_interval`).
@@ -53,7 +57,7 @@ public struct PeerWatchConfiguration: Sendable, Equatable {
     }
 
     static let topKeys = ["sensor", "capture", "home_networks", "watchlists", "watchlist_keys", "log", "socket", "state_dir", "metrics",
-                          "max_flows", "flow_timeouts", "stats_interval", "max_alerts_per_second", "log_level", "user"]
+                          "max_flows", "threads", "flow_timeouts", "stats_interval", "max_alerts_per_second", "log_level", "user"]
     /// The flow kinds whose idle timeouts can be set.
     public static let flowTimeoutKeys = ["tcp", "tcp_closed", "udp"]
     static let captureKeys = ["interface", "bpf", "snaplen", "buffer_mib", "promiscuous"]
@@ -93,6 +97,7 @@ public struct PeerWatchConfiguration: Sendable, Equatable {
                 }
                 configuration.logLevel = level
             case "max_flows": configuration.maxFlows = try integer(value, name, in: 1 ... 100_000_000, file: file)
+            case "threads": configuration.threads = try integer(value, name, in: 1 ... maxThreads, file: file)
             case "stats_interval": configuration.statisticsInterval = try integer(value, name, in: 1 ... 86_400, file: file)
             case "flow_timeouts":
                 for (key, value) in try mapping(value, name, file: file) {

@@ -124,6 +124,9 @@ public final class Pipeline {
         if case .files(let paths) = options.source, paths.allSatisfy(PcapHandle.isRegularFile) {
             return try runDispatched(paths: paths, output: output, stop: stop, onCaptureOpen: onCaptureOpen)
         }
+        if case .live(let live) = options.source, options.threads > 1 {
+            return try runFanout(live: live, output: output, stop: stop, onCaptureOpen: onCaptureOpen)
+        }
         var loop = CaptureLoop(source: options.source, stop: stop)
         var events: [DetectionEvent] = []
         events.reserveCapacity(64)
@@ -243,6 +246,23 @@ public final class Pipeline {
         let end = read.atEnd
         return PipelineReport(counters: counters, capture: nil, recordsWritten: output.writtenCount, recordsDropped: output.droppedCount,
                               end: outcome.end, flowsAtEnd: end.flows, footprint: end.footprint)
+    }
+
+    /// A live capture on several workers in a `PACKET_FANOUT` group (`FanoutCapture`).
+    private func runFanout(live: LiveCaptureOptions, output: AlertOutput, stop: StopSignal, onCaptureOpen: () -> Void) throws(CaptureError) -> PipelineReport {
+        let fanout = FanoutCapture(options: options, live: live, watchLists: watchLists, output: output, logger: logger, stop: stop)
+        var report: PipelineReport
+        do {
+            report = try fanout.run(onCaptureOpen: onCaptureOpen)
+        } catch {
+            try? output.close()
+            throw error
+        }
+        try output.close()
+        options.metrics?.update(output: output.tally)
+        report.recordsWritten = output.writtenCount
+        report.recordsDropped = output.droppedCount
+        return report
     }
 
     private func publishMetrics() {
