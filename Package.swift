@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
     ],
     targets: [
         // libpcap, as a system library: module map and shim header only.
@@ -85,6 +86,14 @@ let package = Package(
             name: "peerwatch-benchmark",
             dependencies: ["PeerWatchRuntime", "PeerWatchTestSupport", "CPcap"],
             path: "tools/benchmark",
+            swiftSettings: strict
+        ),
+        // tools/allocations: heap allocations on the packet path in steady state, counted by
+        // ordo-one's malloc interposer (preloaded); AllocationTests runs it.
+        .executableTarget(
+            name: "peerwatch-allocations",
+            dependencies: ["PeerWatchCore", "PeerWatchTestSupport", .product(name: "MallocInterposerSwift", package: "malloc-interposer")],
+            path: "tools/allocations",
             swiftSettings: strict
         ),
         // tools/fuzz: every decoder and loader, by seeded mutation or libFuzzer (see tools/fuzz.sh).

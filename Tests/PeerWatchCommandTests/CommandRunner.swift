@@ -22,8 +22,9 @@ enum CommandRunner {
     }
 
     /// Runs `arguments` with `executable`, waiting at most `timeout` seconds.
-    static func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> Output {
+    static func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60, environment: [String: String] = [:]) throws -> Output {
         let process = Process()
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = packageRoot
