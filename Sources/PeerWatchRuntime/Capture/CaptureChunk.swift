@@ -90,9 +90,9 @@ final class CaptureChunk: @unchecked Sendable {
     }
 
     /// Walks the record headers: counts the whole records and notes where a record cut at the
-    /// end starts (for the next fill). If nothing follows the chunk, a cut record is reported as
-    /// libpcap reports it; the whole records before it stay readable.
-    func walk() throws(CaptureError) -> Int {
+    /// end starts (for the next fill). If nothing follows the chunk, a cut record is the
+    /// failure libpcap reports for it; the whole records before it are counted and stay readable.
+    func walk() -> (records: Int, failure: CaptureError?) {
         let bytes = self.bytes
         var offset = 0, count = 0
         while true {
@@ -100,21 +100,21 @@ final class CaptureChunk: @unchecked Sendable {
             guard remaining >= 16 else {
                 carryStart = offset
                 if isFinal, remaining > 0 {
-                    throw CaptureError("\(source): truncated dump file; tried to read 16 header bytes, only got \(remaining)")
+                    return (count, CaptureError("\(source): truncated dump file; tried to read 16 header bytes, only got \(remaining)"))
                 }
-                return count
+                return (count, nil)
             }
             let captured = Int(Self.word(bytes, offset + 8, swapped: swapped))
             if captured > ClassicPcapReader.maxRecordLength {
                 carryStart = offset
-                throw CaptureError("\(source): invalid packet capture length \(captured), bigger than maximum of \(ClassicPcapReader.maxRecordLength)")
+                return (count, CaptureError("\(source): invalid packet capture length \(captured), bigger than maximum of \(ClassicPcapReader.maxRecordLength)"))
             }
             guard remaining >= 16 + captured else {
                 carryStart = offset
                 if isFinal {
-                    throw CaptureError("\(source): truncated dump file; tried to read \(captured) captured bytes, only got \(remaining - 16)")
+                    return (count, CaptureError("\(source): truncated dump file; tried to read \(captured) captured bytes, only got \(remaining - 16)"))
                 }
-                return count
+                return (count, nil)
             }
             offset += 16 + captured
             count += 1

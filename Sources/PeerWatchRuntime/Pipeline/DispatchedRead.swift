@@ -51,6 +51,9 @@ final class DispatchedRead {
         return total
     }
 
+    /// Packets each worker took (its flows' and its share of those that do not decode).
+    var packetsPerWorker: [UInt64] { workers.map { UInt64($0.published.withLock { $0.counters.packets }) } }
+
     /// Flows the workers hold now.
     var flowCount: Int { workers.reduce(0) { $0 + $1.published.withLock { $0.flows } } }
 
@@ -167,13 +170,7 @@ final class DispatchedRead {
     /// Returns whether a stop was requested; a record the file cuts short is reported after the
     /// records before it went to the workers.
     private func dispatch(_ chunk: CaptureChunk, onTick: () -> Void, submit: ([DetectionEvent]) -> Void) throws(CaptureError) -> Bool {
-        var failure: CaptureError?
-        var records = 0
-        do {
-            records = try chunk.walk()
-        } catch {
-            failure = error
-        }
+        let (records, failure) = chunk.walk()
         if records > 0 {
             chunk.hold(workers.count)
             for worker in workers { send(.batch(sequence: sequence, chunk: chunk, firstIndex: index), to: worker) }
