@@ -177,6 +177,13 @@ print(String(format: "capture: %d packets, %d flows (%d P2P, %.1f%%), %.0f MB; %
              summary.packets, summary.flows, summary.p2pFlows, 100 * Double(summary.p2pFlows) / Double(max(1, summary.flows)),
              Double(fileSize) / 1e6, summary.listed.count, listEntries))
 
+// tools/live-replay.sh only needs the files.
+if arguments.contains("--generate-only") {
+    print("capture \(capture)")
+    print("watchlist \(watchList)")
+    exit(0)
+}
+
 @MainActor func child(_ arguments: [String]) throws -> PhaseResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
