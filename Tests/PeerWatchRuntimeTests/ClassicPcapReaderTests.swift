@@ -81,9 +81,8 @@ import PeerWatchTestSupport
             let chunk = chunks[turn % 2]
             turn += 1
             guard try reader.fill(chunk, after: previous) else { return (records, nil) }
-            let (count, failure) = chunk.walk()
             var seen = 0
-            chunk.forEachRecord { record in
+            let (count, failure) = chunk.forEachRecord { record in
                 seen += 1
                 records.append(Record(bytes: Array(record.bytes), wireLength: record.wireLength, microseconds: record.timestamp.microseconds))
             }

@@ -89,10 +89,12 @@ final class CaptureChunk: @unchecked Sendable {
         var offset: Int
     }
 
-    /// Walks the record headers: counts the whole records and notes where a record cut at the
-    /// end starts (for the next fill). If nothing follows the chunk, a cut record is the
-    /// failure libpcap reports for it; the whole records before it are counted and stay readable.
-    func walk() -> (records: Int, failure: CaptureError?) {
+    /// Calls `body` with each whole record, in order, in one pass over the chunk; notes where a
+    /// record cut at the end starts (for the next fill); returns how many records there were.
+    /// If nothing follows the chunk, a cut record is the failure libpcap reports for it, as is a
+    /// record longer than libpcap accepts; the whole records before it have been handed out.
+    @inline(__always)
+    func forEachRecord(_ body: (Record) -> Void) -> (records: Int, failure: CaptureError?) {
         let bytes = self.bytes
         var offset = 0, count = 0
         while true {
@@ -109,6 +111,7 @@ final class CaptureChunk: @unchecked Sendable {
                 carryStart = offset
                 return (count, CaptureError("\(source): invalid packet capture length \(captured), bigger than maximum of \(ClassicPcapReader.maxRecordLength)"))
             }
+            let start = offset + 16
             guard remaining >= 16 + captured else {
                 carryStart = offset
                 if isFinal {
@@ -116,20 +119,6 @@ final class CaptureChunk: @unchecked Sendable {
                 }
                 return (count, nil)
             }
-            offset += 16 + captured
-            count += 1
-        }
-    }
-
-    /// Calls `body` with each whole record (those `walk` found), in order.
-    @inline(__always)
-    func forEachRecord(_ body: (Record) -> Void) {
-        let bytes = UnsafeRawBufferPointer(rebasing: self.bytes[0 ..< carryStart])
-        var offset = 0
-        while offset + 16 <= bytes.count {
-            let captured = Int(Self.word(bytes, offset + 8, swapped: swapped))
-            let start = offset + 16
-            guard start + captured <= bytes.count else { return }
             let seconds = Int64(Self.word(bytes, offset, swapped: swapped))
             let fraction = Int64(Self.word(bytes, offset + 4, swapped: swapped))
             let wire = Int(Self.word(bytes, offset + 12, swapped: swapped))
@@ -137,6 +126,7 @@ final class CaptureChunk: @unchecked Sendable {
             body(Record(bytes: UnsafeRawBufferPointer(rebasing: bytes[start ..< start + kept]), wireLength: wire,
                         timestamp: Timestamp(seconds: seconds, microseconds: nanoseconds ? fraction / 1_000 : fraction), offset: start))
             offset = start + captured
+            count += 1
         }
     }
 

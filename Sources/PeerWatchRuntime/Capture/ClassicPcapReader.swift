@@ -67,7 +67,7 @@ final class ClassicPcapReader {
     }
 
     /// Fills `chunk` with the file's next bytes, after the partial record `previous` ended with
-    /// (`previous` must have been walked with `forEachRecord`; it may be `chunk` itself).
+    /// (`previous` must have been read with `forEachRecord`; it may be `chunk` itself).
     /// Returns `false` at the end of the file. Checking the records is `forEachRecord`'s: it
     /// hands out every whole one before it reports a record cut by the end of the file.
     func fill(_ chunk: CaptureChunk, after previous: CaptureChunk?) throws(CaptureError) -> Bool {

@@ -19,12 +19,19 @@ final class DispatchedRead {
     /// Bytes of one chunk, and chunks in flight: 8 × 4 MiB.
     static let chunkCapacity = 4 * 1024 * 1024
     static let chunkCount = 16
+    /// Items a chunk's lists start with room for (about the frames of 4 MiB of ISP traffic);
+    /// a list grows past it when it must, and keeps its room when it comes back.
+    static let itemsPerChunk = 8_192
 
     private let paths: [String]
     private let stop: StopSignal?
     private let workers: [FlowWorker]
     private let chunks = BlockingQueue<CaptureChunk>()
     private var sequencer: EventSequencer
+    private var sharder: Sharder
+    /// Each worker's share of the chunk at hand, and emptied arrays the workers gave back.
+    private var lists: [[WorkItem]]
+    private var spares: [[[WorkItem]]]
     private var sequence = 0
     /// Frames handed out so far: the index of the next chunk's first.
     private var index: UInt64 = 0
@@ -39,8 +46,11 @@ final class DispatchedRead {
         share.maxFlows = max(1, configuration.maxFlows / count)
         share.tallyFlaggedAddresses = false
         let chunks = chunks
-        workers = (0 ..< count).map { FlowWorker(number: $0, of: count, configuration: share, watchLists: watchLists, chunks: chunks) }
+        workers = (0 ..< count).map { FlowWorker(number: $0, configuration: share, watchLists: watchLists, chunks: chunks) }
         sequencer = EventSequencer(workers: count)
+        sharder = Sharder(workers: count, seed: configuration.flowHashSeed)
+        lists = Array(repeating: [], count: count)
+        spares = Array(repeating: [], count: count)
         for _ in 0 ..< Self.chunkCount { chunks.push(CaptureChunk(capacity: Self.chunkCapacity)) }
     }
 
@@ -170,10 +180,19 @@ final class DispatchedRead {
     /// Returns whether a stop was requested; a record the file cuts short is reported after the
     /// records before it went to the workers.
     private func dispatch(_ chunk: CaptureChunk, onTick: () -> Void, submit: ([DetectionEvent]) -> Void) throws(CaptureError) -> Bool {
-        let (records, failure) = chunk.walk()
+        for worker in workers.indices {
+            lists[worker] = spares[worker].popLast() ?? []
+            lists[worker].reserveCapacity(Self.itemsPerChunk / workers.count)
+        }
+        // One pass: the records are walked and dealt out together.
+        let (records, failure) = sharder.shard(chunk, firstIndex: index, into: &lists)
         if records > 0 {
             chunk.hold(workers.count)
-            for worker in workers { send(.batch(sequence: sequence, chunk: chunk, firstIndex: index), to: worker) }
+            for (number, worker) in workers.enumerated() {
+                let items = lists[number]
+                lists[number] = []
+                send(.batch(sequence: sequence, chunk: chunk, items: items), to: worker)
+            }
             sequence += 1
             index &+= UInt64(records)
         }
@@ -202,6 +221,7 @@ final class DispatchedRead {
             for (number, worker) in workers.enumerated() {
                 while let result = worker.results.tryPop() {
                     took = true
+                    if result.spare.capacity > 0 { spares[number].append(result.spare) }
                     let events = sequencer.take(result, from: number)
                     if !events.isEmpty { submit(events) }
                 }

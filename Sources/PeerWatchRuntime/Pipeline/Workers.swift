@@ -77,8 +77,9 @@ struct EventKey: Sendable, Comparable {
 
 /// What the reader sends a worker.
 enum WorkOrder: Sendable {
-    /// A chunk whose first record is frame `firstIndex` of the run: the worker takes its share.
-    case batch(sequence: Int, chunk: CaptureChunk, firstIndex: UInt64)
+    /// The worker's share of a chunk: its packets (views into the chunk), its share of the frames
+    /// that did not decode, and every expiry moment.
+    case batch(sequence: Int, chunk: CaptureChunk, items: [WorkItem])
     /// End every flow and stop.
     case finish(sequence: Int)
 }
@@ -88,13 +89,60 @@ struct WorkResult: Sendable {
     var sequence: Int
     var events: [DetectionEvent]
     var keys: [EventKey]
+    /// The order's item array, emptied, for the reader to fill again (no allocation per chunk).
+    var spare: [WorkItem] = []
 }
 
-/// A worker thread that owns one engine outright: it takes chunks from its queue, decodes every
-/// frame (every worker decodes all of them: it costs less than a reader thread deciding for
-/// them, and keeps the reader's thread free for reading), keeps those of its own flows and the
-/// capture clock's expiry moments, runs them through the engine, and hands back the events with
-/// their keys. Its counters are published after each batch for the pipeline to sum.
+/// Decodes every frame of a chunk once, on the reader's thread, and deals them out: each
+/// packet to the worker that owns its flow by the symmetric flow hash, the frames that do not
+/// decode round-robin (they are only counted), and the capture clock's expiry moments to every
+/// worker, so that all expire idle flows at the frames a single engine would.
+struct Sharder {
+    let workers: Int
+    let seed: UInt64
+    private var latest = Timestamp(microseconds: .min)
+    private var nextExpiry = Timestamp(microseconds: .min)
+
+    init(workers: Int, seed: UInt64) {
+        self.workers = workers
+        self.seed = seed
+    }
+
+    /// The worker that owns a flow: the hash's upper half scaled to the worker count.
+    @inline(__always)
+    static func worker(of hash: UInt64, among workers: Int) -> Int { Int(((hash >> 32) &* UInt64(workers)) >> 32) }
+
+    /// Appends each frame of `chunk` (frame `firstIndex` of the run first) to its worker's list;
+    /// returns the frames and the failure that ended them, as `CaptureChunk.forEachRecord` does.
+    mutating func shard(_ chunk: CaptureChunk, firstIndex: UInt64, into lists: inout [[WorkItem]]) -> (records: Int, failure: CaptureError?) {
+        let link = chunk.link, seed = seed, count = workers
+        var index = firstIndex
+        return chunk.forEachRecord { record in
+            if record.timestamp > latest { latest = record.timestamp }
+            if latest >= nextExpiry {
+                for worker in 0 ..< count { lists[worker].append(WorkItem(kind: .expire, timestamp: latest, index: index)) }
+                nextExpiry = latest.adding(seconds: 1)
+            }
+            switch PacketDecoder.decode(record.bytes, link: link) {
+            case .success(let packet):
+                let hash = FlowKey.of(packet).key.fastHash(seed: seed)
+                let worker = count == 1 ? 0 : Self.worker(of: hash, among: count)
+                lists[worker].append(WorkItem(kind: .packet, offset: UInt32(record.offset), captured: UInt32(record.bytes.count),
+                                              wireLength: UInt32(clamping: record.wireLength), timestamp: record.timestamp, index: index,
+                                              hash: hash, packet: packet))
+            case .failure(let error):
+                lists[Int(index % UInt64(count))].append(WorkItem(kind: .undecodable, reason: UInt8(error.reason.rawValue),
+                                                                 wireLength: UInt32(clamping: record.wireLength), timestamp: record.timestamp, index: index))
+            }
+            index &+= 1
+        }
+    }
+}
+
+/// A worker thread that owns one engine outright: it takes its share of each chunk from its
+/// queue (the reader decoded the frames and dealt them out), runs them through the engine, and
+/// hands back the events with their keys. Its counters are published after each batch for the
+/// pipeline to sum.
 final class FlowWorker: @unchecked Sendable {
     let number: Int
     let orders = BlockingQueue<WorkOrder>()
@@ -111,14 +159,14 @@ final class FlowWorker: @unchecked Sendable {
     private let chunks: BlockingQueue<CaptureChunk>
     private let done = DispatchSemaphore(value: 0)
 
-    init(number: Int, of count: Int, configuration: EngineConfiguration, watchLists: WatchListStore, chunks: BlockingQueue<CaptureChunk>) {
+    init(number: Int, configuration: EngineConfiguration, watchLists: WatchListStore, chunks: BlockingQueue<CaptureChunk>) {
         self.number = number
         self.watchLists = watchLists
         self.chunks = chunks
         let (snapshot, generation) = watchLists.snapshotAndGeneration()
         self.generation = generation
         let engine = DetectionEngine(configuration: configuration, watchList: snapshot)
-        core = WorkerCore(engine: engine, number: number, workers: count)
+        core = WorkerCore(engine: engine)
         published = Mutex((engine.counters, 0))
     }
 
@@ -146,17 +194,18 @@ final class FlowWorker: @unchecked Sendable {
         var events: [DetectionEvent] = []
         var keys: [EventKey] = []
         switch order {
-        case .batch(let sequence, let chunk, let firstIndex):
+        case .batch(let sequence, let chunk, var items):
             if watchLists.generation != generation {
                 let (snapshot, latest) = watchLists.snapshotAndGeneration()
                 core.engine.watchList = snapshot
                 generation = latest
             }
-            core.run(chunk, firstIndex: firstIndex, events: &events, keys: &keys)
+            core.run(items, frames: chunk.bytes, events: &events, keys: &keys)
             if chunk.release() { chunks.push(chunk) }
             let counters = core.engine.counters, flows = core.engine.flowCount
             published.withLock { $0 = (counters, flows) }
-            return WorkResult(sequence: sequence, events: events, keys: keys)
+            items.removeAll(keepingCapacity: true)
+            return WorkResult(sequence: sequence, events: events, keys: keys, spare: items)
         case .finish(let sequence):
             let flows = core.engine.flowCount, footprint = core.engine.footprint
             atEnd.withLock { $0 = (flows, footprint) }
@@ -169,34 +218,17 @@ final class FlowWorker: @unchecked Sendable {
     }
 }
 
-/// A worker's engine, its copy of the capture clock, and its batch loop.
+/// A worker's engine and its batch loop.
 struct WorkerCore {
     var engine: DetectionEngine
-    let number: Int
-    let workers: Int
-    /// The capture clock, kept by every worker alike from every frame's time, so that all
-    /// expire their flows at the same frames a single engine would.
-    private var latest = Timestamp(microseconds: .min)
-    private var nextExpiry = Timestamp(microseconds: .min)
-    /// This worker's share of the chunk at hand (kept, so that it allocates only as it grows).
-    private var items: [WorkItem] = []
-
-    init(engine: DetectionEngine, number: Int, workers: Int) {
-        self.engine = engine
-        self.number = number
-        self.workers = workers
-        items.reserveCapacity(8_192)
-    }
 
     /// Packets ahead whose index entry, and then slot, are asked for before they are reached.
     static let indexLookahead = 8
     static let slotLookahead = 4
 
-    /// Takes this worker's share of a chunk and runs it through the engine, each event keyed by
-    /// the frame that raised it.
-    mutating func run(_ chunk: CaptureChunk, firstIndex: UInt64, events: inout [DetectionEvent], keys: inout [EventKey]) {
-        collect(chunk, firstIndex: firstIndex)
-        let frames = chunk.bytes
+    /// Runs the worker's share of a chunk through the engine, each event keyed by the frame
+    /// that raised it.
+    mutating func run(_ items: [WorkItem], frames: UnsafeRawBufferPointer, events: inout [DetectionEvent], keys: inout [EventKey]) {
         items.withUnsafeBufferPointer { items in
             for position in items.indices {
                 // The flow table's cache misses of the packets ahead overlap this one's work.
@@ -221,37 +253,6 @@ struct WorkerCore {
                     for event in events[before...] { keys.append(EventKey(index: items[position].index, phase: phase, event: event)) }
                 }
             }
-        }
-    }
-
-    /// Decodes every frame of the chunk and keeps this worker's: the frames of its flows (by
-    /// the flow hash), its share of the frames that do not decode, and every expiry moment.
-    private mutating func collect(_ chunk: CaptureChunk, firstIndex: UInt64) {
-        items.removeAll(keepingCapacity: true)
-        let link = chunk.link, seed = engine.configuration.flowHashSeed
-        let count = UInt64(workers), me = number
-        var index = firstIndex
-        chunk.forEachRecord { record in
-            if record.timestamp > latest { latest = record.timestamp }
-            if latest >= nextExpiry {
-                items.append(WorkItem(kind: .expire, timestamp: latest, index: index))
-                nextExpiry = latest.adding(seconds: 1)
-            }
-            switch PacketDecoder.decode(record.bytes, link: link) {
-            case .success(let packet):
-                let hash = FlowKey.of(packet).key.fastHash(seed: seed)
-                if Int(((hash >> 32) &* count) >> 32) == me {
-                    items.append(WorkItem(kind: .packet, offset: UInt32(record.offset), captured: UInt32(record.bytes.count),
-                                          wireLength: UInt32(clamping: record.wireLength), timestamp: record.timestamp, index: index,
-                                          hash: hash, packet: packet))
-                }
-            case .failure(let error):
-                if Int(index % count) == me {
-                    items.append(WorkItem(kind: .undecodable, reason: UInt8(error.reason.rawValue), wireLength: UInt32(clamping: record.wireLength),
-                                          timestamp: record.timestamp, index: index))
-                }
-            }
-            index &+= 1
         }
     }
 }
