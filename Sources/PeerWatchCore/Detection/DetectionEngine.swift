@@ -65,9 +65,9 @@ public struct DetectionEngine {
 
     /// Bytes the engine's per-flow structures take: the flow slots (reserved), the index, the
     /// reassembly pool and the families' pools (entries inline; buffers they hold not counted).
-    public var footprint: (slots: Int, index: Int, streams: Int, decoders: Int) {
+    public var footprint: FlowFootprint {
         let table = flows.footprint
-        return (table.slots, table.index, streams.footprint, families.footprint)
+        return FlowFootprint(slots: table.slots, index: table.index, streams: streams.footprint, decoders: families.footprint)
     }
 
     /// What the engine holds for the flow of `key`: its phase, whether it has reassembly and

@@ -256,3 +256,24 @@ public struct FlowTable {
         (slots.count * MemoryLayout<FlowSlot>.stride, index.count * MemoryLayout<UInt32>.stride)
     }
 }
+
+/// Bytes an engine's flows take: the table's slots and index, the reassembly pool and the
+/// decoder pools. Several workers' footprints add up.
+public struct FlowFootprint: Sendable, Equatable {
+    public var slots = 0
+    public var index = 0
+    public var streams = 0
+    public var decoders = 0
+
+    public init(slots: Int = 0, index: Int = 0, streams: Int = 0, decoders: Int = 0) {
+        self.slots = slots
+        self.index = index
+        self.streams = streams
+        self.decoders = decoders
+    }
+
+    public static func + (lhs: FlowFootprint, rhs: FlowFootprint) -> FlowFootprint {
+        FlowFootprint(slots: lhs.slots + rhs.slots, index: lhs.index + rhs.index, streams: lhs.streams + rhs.streams,
+                      decoders: lhs.decoders + rhs.decoders)
+    }
+}

@@ -68,17 +68,8 @@ final class DispatchedRead {
     var flowCount: Int { workers.reduce(0) { $0 + $1.published.withLock { $0.flows } } }
 
     /// Flows held just before the end, and the workers' table and pool sizes then, summed.
-    var atEnd: (flows: Int, footprint: (slots: Int, index: Int, streams: Int, decoders: Int)) {
-        var flows = 0, slots = 0, index = 0, streams = 0, decoders = 0
-        for worker in workers {
-            let end = worker.atEnd.withLock { $0 }
-            flows += end.flows
-            slots += end.footprint.slots
-            index += end.footprint.index
-            streams += end.footprint.streams
-            decoders += end.footprint.decoders
-        }
-        return (flows, (slots, index, streams, decoders))
+    var atEnd: (flows: Int, footprint: FlowFootprint) {
+        workers.map { $0.atEnd.withLock { $0 } }.reduce((0, FlowFootprint())) { ($0.0 + $1.flows, $0.1 + $1.footprint) }
     }
 
     private func shouldStop() -> Bool { stop?.isRequested ?? false }

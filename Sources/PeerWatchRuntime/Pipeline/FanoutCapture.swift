@@ -4,9 +4,9 @@ import Logging
 import PeerWatchCore
 import Synchronization
 
-/// Live capture on several workers: each worker opens its own libpcap handle on the interface
-/// and joins it to one `PACKET_FANOUT` group, so that the kernel spreads flows between them by
-/// its symmetric flow hash and no thread copies a packet. Each worker owns its engine outright
+/// Live capture on one or several workers: each worker opens its own libpcap handle on the
+/// interface and, when there are several, joins it to one `PACKET_FANOUT` group, so that the
+/// kernel spreads flows between them by its symmetric flow hash and no thread copies a packet. Each worker owns its engine outright
 /// (its share of the flow table, its decoder pools), reads its ring with `pcap_dispatch`, does
 /// its own housekeeping once a second (idle flows expire on the wall clock), and hands its
 /// events to the one output, which keeps the alert chain in one order. The tally of flagged
@@ -25,7 +25,7 @@ final class FanoutCapture: Sendable {
         let failure = Mutex<CaptureError?>(nil)
         /// The counters, flows held and capture statistics as of the last housekeeping.
         let published = Mutex<(counters: EngineCounters, flows: Int, capture: CaptureStatistics?)>((EngineCounters(), 0, nil))
-        let atEnd = Mutex<(flows: Int, footprint: (slots: Int, index: Int, streams: Int, decoders: Int))>((0, (0, 0, 0, 0)))
+        let atEnd = Mutex<(flows: Int, footprint: FlowFootprint)>((0, FlowFootprint()))
         /// When the worker last woke, in milliseconds of the monotonic clock.
         let lastWake = Atomic<Int64>(0)
 
@@ -51,8 +51,9 @@ final class FanoutCapture: Sendable {
         self.options = options
         let count = max(1, options.threads)
         var live = live
-        // One group per process: a second sensor on the same host has its own.
-        live.fanoutGroup = UInt16(truncatingIfNeeded: getpid())
+        // One group per process (a second sensor on the same host has its own); one worker
+        // needs none.
+        if count > 1 { live.fanoutGroup = UInt16(truncatingIfNeeded: getpid()) }
         self.live = live
         var share = options.engine
         share.maxFlows = max(1, options.engine.maxFlows / count)
@@ -111,18 +112,9 @@ final class FanoutCapture: Sendable {
         let summed = sum()
         options.metrics?.update(summed.counters, activeFlows: 0)
         if let capture = summed.capture { options.metrics?.update(capture) }
-        var flows = 0
-        var footprint = (slots: 0, index: 0, streams: 0, decoders: 0)
-        for member in members {
-            let end = member.atEnd.withLock { $0 }
-            flows += end.flows
-            footprint.slots += end.footprint.slots
-            footprint.index += end.footprint.index
-            footprint.streams += end.footprint.streams
-            footprint.decoders += end.footprint.decoders
-        }
+        let end = members.map { $0.atEnd.withLock { $0 } }.reduce((0, FlowFootprint())) { ($0.0 + $1.flows, $0.1 + $1.footprint) }
         return PipelineReport(counters: summed.counters, capture: summed.capture, recordsWritten: 0, recordsDropped: 0, end: .stopped,
-                              flowsAtEnd: flows, footprint: footprint)
+                              flowsAtEnd: end.0, footprint: end.1)
     }
 
     /// The workers' counters, flows and capture statistics, summed.
@@ -155,14 +147,7 @@ final class FanoutCapture: Sendable {
 
     private func logStatistics() {
         let summed = sum()
-        let c = summed.counters
-        let tally = output.tally
-        logger.info("statistics", metadata: [
-            "packets": "\(c.packets)", "bytes": "\(c.bytes)", "flows.active": "\(summed.flows)",
-            "flows.p2p": "\(c.p2pFlows.reduce(0, +))", "alerts": "\(c.matches)",
-            "records.written": "\(tally.written)", "records.dropped": "\(tally.dropped)", "records.pending": "\(tally.pending)",
-            "capture.received": "\(summed.capture?.received ?? 0)", "capture.dropped.kernel": "\(summed.capture?.droppedByKernel ?? 0)",
-        ])
+        Pipeline.logStatistics(logger, counters: summed.counters, flows: summed.flows, output: output, capture: summed.capture)
     }
 
     /// One worker's thread: its handle, its engine, its housekeeping.

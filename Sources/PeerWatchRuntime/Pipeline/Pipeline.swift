@@ -25,8 +25,8 @@ public struct PipelineOptions: Sendable {
     public var socket: AlertSocket?
     /// The global guard on alert volume, or `nil` for none (offline reading keeps everything).
     public var volumeLimit: AlertOutput.VolumeLimit?
-    /// Called from the capture thread each time it wakes, at least every 200 ms whether or not
-    /// packets arrive: proof of life for a watchdog.
+    /// Called at least every 200 ms whether or not packets arrive, while capture is alive (live:
+    /// only while every worker shows life): proof of life for a watchdog.
     public var heartbeat: (@Sendable () -> Void)?
     /// The clocks housekeeping and output read.
     public var clock: SensorClock = .system
@@ -55,25 +55,28 @@ public struct PipelineReport: Sendable {
     public var end: CaptureEnd
     /// Flows held just before the end (before they were ended).
     public var flowsAtEnd = 0
-    /// Bytes the flow tables and pools took then, all workers: slots, index, reassembly, decoders.
-    public var footprint: (slots: Int, index: Int, streams: Int, decoders: Int) = (0, 0, 0, 0)
+    /// Bytes the flow tables and pools took then, all workers.
+    public var footprint = FlowFootprint()
+    /// What ended the capture early, if anything: thrown once the records are written.
+    var failure: CaptureError?
 }
 
-/// Capture → detection → output. The capture thread decodes and detects inline, straight from
-/// libpcap's buffer (no packet copy), and hands events to the output thread. Offline `read`
-/// and live `run` use the same path.
+/// Capture → detection → output, for `read` and `run` alike.
 ///
-/// Housekeeping runs on the capture thread about once a second whether or not packets arrive
-/// (the capture loop wakes at least every 200 ms): idle flows expire on the wall clock, metrics
-/// are published, the watchdog is fed, the statistics line is logged and the interface's link
-/// state is watched.
+/// - Capture files (regular files) go through `DispatchedRead`: a reader thread and
+///   `options.threads` workers that each keep a share of the flows, events in capture order.
+/// - A live interface goes through `FanoutCapture`: one libpcap handle and engine per worker
+///   (in a `PACKET_FANOUT` group when there are several), each doing its own housekeeping once a
+///   second whether or not packets arrive, while this thread feeds the watchdog, publishes the
+///   metrics, logs the statistics line and watches the link.
+/// - FIFOs, pipes and standard input are read once, in order, by one engine on this thread,
+///   straight from libpcap's buffer.
+///
+/// One output thread writes the records, in one order.
 public final class Pipeline {
     private let options: PipelineOptions
     private let logger: Logger
-    private var engine: DetectionEngine
-
     private let watchLists: WatchListStore
-    private var watchListGeneration: Int
     private let logHandle = LogHandle()
 
     /// A handle that reopens the alert log, for a signal handler on another thread.
@@ -83,35 +86,19 @@ public final class Pipeline {
         self.options = options
         self.logger = logger
         self.watchLists = watchLists
-        let (snapshot, generation) = watchLists.snapshotAndGeneration()
-        watchListGeneration = generation
-        engine = DetectionEngine(configuration: options.engine, watchList: snapshot)
     }
 
     public convenience init(options: PipelineOptions, watchList: WatchListSnapshot, logger: Logger) {
         self.init(options: options, watchLists: WatchListStore(snapshot: watchList, logger: logger), logger: logger)
     }
 
-    /// Takes a reloaded snapshot between packets: one relaxed load per packet, the lock only
-    /// when the generation moved.
-    private func refreshWatchList() {
-        guard watchLists.generation != watchListGeneration else { return }
-        let (snapshot, generation) = watchLists.snapshotAndGeneration()
-        engine.watchList = snapshot
-        watchListGeneration = generation
-    }
-
     /// Runs until the source ends or `stop` is requested.
     /// - Parameter onCaptureOpen: called once capture has started (readiness).
     public func run(stop: StopSignal, onCaptureOpen: @escaping () -> Void = {}) throws(CaptureError) -> PipelineReport {
-        if case .files(let paths) = options.source { try CaptureLoop.validate(files: paths) }
-        let isLive: Bool
-        var link: InterfaceLinkWatcher?
-        if case .live(let live) = options.source {
-            isLive = true
-            link = InterfaceLinkWatcher(interface: live.interface)
-        } else {
-            isLive = false
+        var isLive = false
+        switch options.source {
+        case .files(let paths): try CaptureLoop.validate(files: paths)
+        case .live: isLive = true
         }
         let output = try AlertOutput(
             sensor: SensorIdentity(name: options.sensorName, interface: options.source.interfaceName),
@@ -121,96 +108,34 @@ public final class Pipeline {
         )
         logHandle.output.withLock { $0 = output }
         defer { logHandle.output.withLock { $0 = nil } }
-        if case .files(let paths) = options.source, paths.allSatisfy(PcapHandle.isRegularFile) {
-            return try runDispatched(paths: paths, output: output, stop: stop, onCaptureOpen: onCaptureOpen)
-        }
-        if case .live(let live) = options.source, options.threads > 1 {
-            return try runFanout(live: live, output: output, stop: stop, onCaptureOpen: onCaptureOpen)
-        }
-        var loop = CaptureLoop(source: options.source, stop: stop)
-        var events: [DetectionEvent] = []
-        events.reserveCapacity(64)
-        let clock = options.clock
-        var lastHousekeeping = Duration.zero
-        var lastStatistics = clock.monotonic()
-        var opened = false
-        var captureFailure: CaptureError?
-        var end = CaptureEnd.stopped
-        /// Once a second, packets or not.
-        func housekeeping() {
-            let now = clock.monotonic()
-            guard now - lastHousekeeping >= .seconds(1) else { return }
-            lastHousekeeping = now
-            if isLive {
-                // A quiet link: let wall-clock time expire idle flows.
-                engine.advanceClock(to: clock.wall(), events: &events)
-                if !events.isEmpty {
-                    output.submit(events)
-                    events.removeAll(keepingCapacity: true)
-                }
-            }
-            publishMetrics()
-            if isLive, now - lastStatistics >= options.statisticsInterval {
-                lastStatistics = now
-                logStatistics(output: output)
-            }
-            link?.check(logger: logger, metrics: options.metrics)
-        }
+        var report: PipelineReport
+        let failure: CaptureError?
         do {
-            end = try loop.run(onOpen: { [logger, options] linkName in
-                if !opened {
-                    opened = true
-                    logger.info("capture started", metadata: ["capture.source": "\(Self.describe(options.source))", "capture.link": "\(linkName)"])
-                    onCaptureOpen()
-                }
-            }, onTick: { [options] in
-                // Proof of life on every wake (at least every 200 ms), for the watchdog.
-                options.heartbeat?()
-                housekeeping()
-            }, onStatistics: { [options] statistics in
-                options.metrics?.update(statistics)
-            }, onLost: { [logger, options] error, retry in
-                options.metrics?.captureInterrupted()
-                logger.error("capture lost; retrying", metadata: [
-                    "capture.source": "\(Self.describe(options.source))", "error": "\(error.message)", "retry.seconds": "\(retry.components.seconds)",
-                ])
-            }, onRestored: { [logger, options] in
-                logger.notice("capture restored", metadata: ["capture.source": "\(Self.describe(options.source))"])
-            }, consume: { bytes, wireLength, timestamp, link in
-                self.refreshWatchList()
-                self.engine.process(frame: bytes, wireLength: wireLength, timestamp: timestamp, link: link, events: &events)
-                if !events.isEmpty {
-                    output.submit(events)
-                    events.removeAll(keepingCapacity: true)
-                }
-            })
+            switch options.source {
+            case .live(let live):
+                report = try FanoutCapture(options: options, live: live, watchLists: watchLists, output: output, logger: logger, stop: stop)
+                    .run(onCaptureOpen: onCaptureOpen)
+            case .files(let paths) where paths.allSatisfy(PcapHandle.isRegularFile):
+                report = try runDispatched(paths: paths, output: output, stop: stop, onCaptureOpen: onCaptureOpen)
+            case .files(let paths):
+                report = try runStreams(paths: paths, output: output, stop: stop, onCaptureOpen: onCaptureOpen)
+            }
+            failure = report.failure
         } catch {
-            captureFailure = error
+            try? output.close()
+            throw error
         }
-        let flowsAtEnd = engine.flowCount, footprint = engine.footprint
-        engine.finish(events: &events)
-        output.submit(events)
-        let closeFailure: CaptureError?
-        do {
-            try output.close()
-            closeFailure = nil
-        } catch {
-            closeFailure = error
-        }
-        options.metrics?.update(engine.counters, activeFlows: engine.flowCount)
-        if let capture = loop.finalStatistics { options.metrics?.update(capture) }
+        // Whatever ended the capture, every record is written and the log closed first.
+        try output.close()
         options.metrics?.update(output: output.tally)
-        if let captureFailure { throw captureFailure }
-        if let closeFailure { throw closeFailure }
-        return PipelineReport(
-            counters: engine.counters, capture: loop.finalStatistics,
-            recordsWritten: output.writtenCount, recordsDropped: output.droppedCount, end: end,
-            flowsAtEnd: flowsAtEnd, footprint: footprint
-        )
+        if let failure { throw failure }
+        report.recordsWritten = output.writtenCount
+        report.recordsDropped = output.droppedCount
+        return report
     }
 
-    /// Capture files on several workers (`DispatchedRead`): this thread reads and decodes,
-    /// the workers keep the flows, and events come back in capture order.
+    /// Capture files on several workers (`DispatchedRead`): a reader thread decodes, the workers
+    /// keep the flows, and events come back in capture order.
     private func runDispatched(paths: [String], output: AlertOutput, stop: StopSignal, onCaptureOpen: () -> Void) throws(CaptureError) -> PipelineReport {
         let read = DispatchedRead(paths: paths, threads: options.threads, configuration: options.engine, watchLists: watchLists, stop: stop)
         var opened = false
@@ -231,54 +156,75 @@ public final class Pipeline {
                 metrics.update(read.counters, activeFlows: read.flowCount)
             }
         }, submit: { output.submit($0) })
-        let closeFailure: CaptureError?
-        do {
-            try output.close()
-            closeFailure = nil
-        } catch {
-            closeFailure = error
-        }
         let counters = read.counters
         options.metrics?.update(counters, activeFlows: 0)
-        options.metrics?.update(output: output.tally)
-        if let failure = outcome.failure { throw failure }
-        if let closeFailure { throw closeFailure }
         let end = read.atEnd
-        return PipelineReport(counters: counters, capture: nil, recordsWritten: output.writtenCount, recordsDropped: output.droppedCount,
-                              end: outcome.end, flowsAtEnd: end.flows, footprint: end.footprint)
+        return PipelineReport(counters: counters, capture: nil, recordsWritten: 0, recordsDropped: 0, end: outcome.end,
+                              flowsAtEnd: end.flows, footprint: end.footprint, failure: outcome.failure)
     }
 
-    /// A live capture on several workers in a `PACKET_FANOUT` group (`FanoutCapture`).
-    private func runFanout(live: LiveCaptureOptions, output: AlertOutput, stop: StopSignal, onCaptureOpen: () -> Void) throws(CaptureError) -> PipelineReport {
-        let fanout = FanoutCapture(options: options, live: live, watchLists: watchLists, output: output, logger: logger, stop: stop)
-        var report: PipelineReport
+    /// FIFOs, pipes and standard input: one engine on this thread, each input read once.
+    private func runStreams(paths: [String], output: AlertOutput, stop: StopSignal, onCaptureOpen: () -> Void) throws(CaptureError) -> PipelineReport {
+        var (snapshot, generation) = watchLists.snapshotAndGeneration()
+        var engine = DetectionEngine(configuration: options.engine, watchList: snapshot)
+        var loop = CaptureLoop(source: .files(paths), stop: stop)
+        var events: [DetectionEvent] = []
+        events.reserveCapacity(64)
+        let clock = options.clock, watchLists = watchLists
+        var lastMetrics = Duration.zero
+        var opened = false
+        var failure: CaptureError?
+        var end = CaptureEnd.stopped
         do {
-            report = try fanout.run(onCaptureOpen: onCaptureOpen)
+            end = try loop.run(onOpen: { [logger, options] linkName in
+                if !opened {
+                    opened = true
+                    logger.info("capture started", metadata: ["capture.source": "\(Self.describe(options.source))", "capture.link": "\(linkName)"])
+                    onCaptureOpen()
+                }
+            }, onTick: { [options] in
+                options.heartbeat?()
+                let now = clock.monotonic()
+                if now - lastMetrics >= .seconds(1), let metrics = options.metrics {
+                    lastMetrics = now
+                    metrics.update(engine.counters, activeFlows: engine.flowCount)
+                }
+            }, consume: { bytes, wireLength, timestamp, link in
+                // One relaxed load per packet; the lock only when a reload moved the generation.
+                if watchLists.generation != generation {
+                    (snapshot, generation) = watchLists.snapshotAndGeneration()
+                    engine.watchList = snapshot
+                }
+                engine.process(frame: bytes, wireLength: wireLength, timestamp: timestamp, link: link, events: &events)
+                if !events.isEmpty {
+                    output.submit(events)
+                    events.removeAll(keepingCapacity: true)
+                }
+            })
         } catch {
-            try? output.close()
-            throw error
+            failure = error
         }
-        try output.close()
-        options.metrics?.update(output: output.tally)
-        report.recordsWritten = output.writtenCount
-        report.recordsDropped = output.droppedCount
-        return report
+        let flowsAtEnd = engine.flowCount, footprint = engine.footprint
+        engine.finish(events: &events)
+        output.submit(events)
+        options.metrics?.update(engine.counters, activeFlows: 0)
+        return PipelineReport(counters: engine.counters, capture: nil, recordsWritten: 0, recordsDropped: 0, end: end,
+                              flowsAtEnd: flowsAtEnd, footprint: footprint, failure: failure)
     }
 
-    private func publishMetrics() {
-        guard let metrics = options.metrics else { return }
-        metrics.update(engine.counters, activeFlows: engine.flowCount)
-        if let socket = options.socket { metrics.update(socketReaders: socket.readerCount, socketDropped: socket.droppedLines) }
-    }
-
-    private func logStatistics(output: AlertOutput) {
-        let c = engine.counters
+    /// The statistics line of a live capture.
+    static func logStatistics(_ logger: Logger, counters c: EngineCounters, flows: Int, output: AlertOutput, capture: CaptureStatistics?) {
         let tally = output.tally
-        logger.info("statistics", metadata: [
-            "packets": "\(c.packets)", "bytes": "\(c.bytes)", "flows.active": "\(engine.flowCount)",
+        var metadata: Logger.Metadata = [
+            "packets": "\(c.packets)", "bytes": "\(c.bytes)", "flows.active": "\(flows)",
             "flows.p2p": "\(c.p2pFlows.reduce(0, +))", "alerts": "\(c.matches)",
             "records.written": "\(tally.written)", "records.dropped": "\(tally.dropped)", "records.pending": "\(tally.pending)",
-        ])
+        ]
+        if let capture {
+            metadata["capture.received"] = "\(capture.received)"
+            metadata["capture.dropped.kernel"] = "\(capture.droppedByKernel)"
+        }
+        logger.info("statistics", metadata: metadata)
     }
 
     static func describe(_ source: PacketSource) -> String {

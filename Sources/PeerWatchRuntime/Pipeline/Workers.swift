@@ -149,7 +149,7 @@ final class FlowWorker: @unchecked Sendable {
     let results = BlockingQueue<WorkResult>()
     /// The counters after the last batch, and the flows held and table sizes before the end.
     let published: Mutex<(counters: EngineCounters, flows: Int)>
-    let atEnd = Mutex<(flows: Int, footprint: (slots: Int, index: Int, streams: Int, decoders: Int))>((0, (0, 0, 0, 0)))
+    let atEnd = Mutex<(flows: Int, footprint: FlowFootprint)>((0, FlowFootprint()))
 
     /// The engine, in a struct of its own so that the batch loop reaches it with static
     /// exclusivity (a class property would be checked at run time on every access).
