@@ -164,7 +164,7 @@ public enum PacketBuilder {
         return ~UInt16(truncatingIfNeeded: sum)
     }
 
-    private static func transportChecksum(_ segment: [UInt8], proto: UInt8, source: IPAddress, destination: IPAddress) -> UInt16 {
+    static func transportChecksum(_ segment: [UInt8], proto: UInt8, source: IPAddress, destination: IPAddress) -> UInt16 {
         var pseudo = source.bytes + destination.bytes
         if source.family == .v4 {
             pseudo += [0, proto]

@@ -30,6 +30,18 @@ struct DetectionOptions: ParsableArguments {
     @Option(name: .customLong("flow-timeout"), help: ArgumentHelp("Idle seconds before a flow ends, as KIND=SECONDS for tcp (600), tcp_closed (30, after FIN or RST) or udp (120); repeat for several.", valueName: "kind=seconds"))
     var flowTimeouts: [String] = []
 
+    @Option(name: .customLong("vxlan-port"), help: ArgumentHelp("A UDP port VXLAN arrives on (default 4789); repeat for several, up to four.", valueName: "port"))
+    var vxlanPorts: [UInt16] = []
+
+    @Option(name: .customLong("geneve-port"), help: ArgumentHelp("A UDP port Geneve arrives on (default 6081); repeat for several, up to four.", valueName: "port"))
+    var genevePorts: [UInt16] = []
+
+    @Option(name: .customLong("gtpu-port"), help: ArgumentHelp("A UDP port GTP-U arrives on (default 2152); repeat for several, up to four.", valueName: "port"))
+    var gtpuPorts: [UInt16] = []
+
+    @Flag(name: .customLong("no-vlan-tracking"), help: "Track flows by their addresses and ports alone, not by VLAN id too (for taps whose two directions arrive on different VLANs).")
+    var noVLANTracking = false
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp("Diagnostics on standard error: trace, debug, info (the default), notice, warning, error, critical.", valueName: "level"))
     var logLevel: String?
 
@@ -40,6 +52,10 @@ struct DetectionOptions: ParsableArguments {
         if let maxFlows, maxFlows <= 0 { throw ValidationError("--max-flows must be positive.") }
         if let threads, !(1 ... PeerWatchConfiguration.maxThreads).contains(threads) {
             throw ValidationError("--threads must be between 1 and \(PeerWatchConfiguration.maxThreads).")
+        }
+        for (name, ports) in [("--vxlan-port", vxlanPorts), ("--geneve-port", genevePorts), ("--gtpu-port", gtpuPorts)] {
+            if ports.contains(0) { throw ValidationError("\(name) must be between 1 and 65535.") }
+            if ports.count > PortSet.capacity { throw ValidationError("\(name) may be given at most \(PortSet.capacity) times.") }
         }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level \(logLevel): unknown level") }
         _ = try Self.parseFlowTimeouts(flowTimeouts)
@@ -70,8 +86,19 @@ struct DetectionOptions: ParsableArguments {
             maxFlows: maxFlows ?? file.maxFlows ?? EngineConfiguration().maxFlows,
             threads: threads ?? file.threads ?? min(PeerWatchConfiguration.maxThreads, max(1, ProcessInfo.processInfo.activeProcessorCount)),
             flowTimeouts: file.flowTimeouts.merging((try? Self.parseFlowTimeouts(flowTimeouts)) ?? [:]) { $1 },
-            logLevel: Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
+            logLevel: Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info,
+            carriers: carrierOptions(with: file)
         )
+    }
+
+    /// The carrier options: flags over the file's `carriers` section over the defaults.
+    private func carrierOptions(with file: PeerWatchConfiguration) -> CarrierOptions {
+        var options = file.carriers ?? CarrierOptions()
+        if !vxlanPorts.isEmpty { options.vxlanPorts = PortSet(vxlanPorts) }
+        if !genevePorts.isEmpty { options.genevePorts = PortSet(genevePorts) }
+        if !gtpuPorts.isEmpty { options.gtpuPorts = PortSet(gtpuPorts) }
+        if noVLANTracking { options.vlanTracking = false }
+        return options
     }
 
     /// The detection settings in force.
@@ -86,6 +113,7 @@ struct DetectionOptions: ParsableArguments {
         var threads: Int
         var flowTimeouts: [String: Int]
         var logLevel: Logger.Level
+        var carriers: CarrierOptions
 
         func makeLogger() -> Logger {
             var logger = Logger(label: "peerwatch") { label in StreamLogHandler.standardError(label: label) }
@@ -100,6 +128,7 @@ struct DetectionOptions: ParsableArguments {
             if let closed = flowTimeouts["tcp_closed"] { configuration.tcpClosedTimeout = Int64(closed) }
             if let udp = flowTimeouts["udp"] { configuration.udpIdleTimeout = Int64(udp) }
             configuration.homeNetworks = homeNetworks
+            configuration.carriers = carriers
             return configuration
         }
 
@@ -134,6 +163,8 @@ func logSummary(_ report: PipelineReport, logger: Logger) {
         "records.written": "\(report.recordsWritten)", "records.dropped": "\(report.recordsDropped)",
     ]
     if !skipped.isEmpty { metadata["packets.skipped"] = "\(skipped)" }
+    let carriers = CarrierKind.allCases.filter { c.carrierPackets($0) > 0 }.map { "\($0)=\(c.carrierPackets($0))" }.joined(separator: " ")
+    if !carriers.isEmpty { metadata["packets.carriers"] = "\(carriers)" }
     let anomalies = Anomaly.allCases.filter { c.anomalies($0) > 0 }.map { "\($0)=\(c.anomalies($0))" }.joined(separator: " ")
     if !anomalies.isEmpty { metadata["anomalies"] = "\(anomalies)" }
     if let capture = report.capture {

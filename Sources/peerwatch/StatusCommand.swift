@@ -34,7 +34,7 @@ struct StatusCommand: ParsableCommand {
         print("traffic     \(number("peerwatch_packets_total")) packets, \(number("peerwatch_bytes_total")) bytes; decoded \(number("peerwatch_packets_decoded_total"))")
         print("capture     received \(number("peerwatch_capture_received")), dropped by kernel \(number("peerwatch_capture_dropped_kernel")), by interface \(number("peerwatch_capture_dropped_interface"))")
         print("flows       \(number("peerwatch_flows_active")) active, \(number("peerwatch_flows_total")) seen, \(number("peerwatch_flows_evicted_total")) evicted; likely encrypted BitTorrent \(number("peerwatch_likely_encrypted_bittorrent_flows_total"))")
-        for (name, title) in [("peerwatch_p2p_flows_total", "p2p flows"), ("peerwatch_alerts_total", "alerts"), ("peerwatch_watchlist_list_entries", "watch lists")] {
+        for (name, title) in [("peerwatch_carrier_packets_total", "carriers"), ("peerwatch_p2p_flows_total", "p2p flows"), ("peerwatch_alerts_total", "alerts"), ("peerwatch_watchlist_list_entries", "watch lists")] {
             let rows = labelled.filter { $0.0 == name && $0.2 > 0 }.map { "\($0.1) \(String(format: "%.0f", $0.2))" }
             print("\(title.padding(toLength: 12, withPad: " ", startingAt: 0))\(rows.isEmpty ? "none" : rows.joined(separator: ", "))")
         }

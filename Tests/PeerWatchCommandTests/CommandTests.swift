@@ -52,7 +52,7 @@ import Testing
             status: 0 when every file was read to its end, 1 when a file or watch list
             could not be read, 130 when SIGINT and 143 when SIGTERM stopped it early.
 
-            USAGE: peerwatch read <file> ... [--watchlist <list> ...] [--watchlist-key <file> ...] [--log <file>] [--home-net <cidr> ...] [--sensor <name>] [--max-flows <count>] [--threads <count>] [--flow-timeout <kind=seconds> ...] [--log-level <level>] [--state-dir <dir>] [--quiet]
+            USAGE: peerwatch read [<options>] <file> ...
 
             ARGUMENTS:
               <file>                  Capture files (pcap or pcapng), FIFOs, or - for
@@ -78,6 +78,15 @@ import Testing
                                       Idle seconds before a flow ends, as KIND=SECONDS for
                                       tcp (600), tcp_closed (30, after FIN or RST) or udp
                                       (120); repeat for several.
+              --vxlan-port <port>     A UDP port VXLAN arrives on (default 4789); repeat
+                                      for several, up to four.
+              --geneve-port <port>    A UDP port Geneve arrives on (default 6081); repeat
+                                      for several, up to four.
+              --gtpu-port <port>      A UDP port GTP-U arrives on (default 2152); repeat
+                                      for several, up to four.
+              --no-vlan-tracking      Track flows by their addresses and ports alone, not
+                                      by VLAN id too (for taps whose two directions arrive
+                                      on different VLANs).
               --log-level <level>     Diagnostics on standard error: trace, debug, info
                                       (the default), notice, warning, error, critical.
               --state-dir <dir>       Keep the alert chain's head here, as run does, so

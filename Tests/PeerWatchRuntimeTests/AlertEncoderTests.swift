@@ -114,6 +114,37 @@ import PeerWatchTestSupport
         #expect(chain["prev"] as? String == String(repeating: "0", count: 64))
     }
 
+    /// The `carrier` object, after `watchlist`: VLANs, labels and tunnels with their outer
+    /// endpoints and ids, in the order the packet met them; absent for plain Ethernet.
+    @Test(arguments: [
+        ("stack", #"{"vlan":[7,8],"mpls":[1000],"tunnels":[{"type":"gre","src_ip":"192.0.2.1","dest_ip":"192.0.2.2","key":3},{"type":"gre","src_ip":"192.0.2.2","dest_ip":"192.0.2.1"},{"type":"erspan","version":2,"src_ip":"192.0.2.2","dest_ip":"192.0.2.1","session":5},{"type":"vxlan","src_ip":"2001:db8:0:ff::1","dest_ip":"2001:db8:0:ff::2","vni":9}]}"#),
+        ("gtpu", #"{"tunnels":[{"type":"gtpu","src_ip":"192.0.2.1","dest_ip":"192.0.2.2","teid":268435457}]}"#),
+        ("pppoe", #"{"pppoe_session":4660}"#),
+    ])
+    func carriedRecordsSayHowThePacketArrived(profile name: String, carrier: String) throws {
+        let profile = try #require(CarrierProfile.all.first { $0.name == name })
+        let directory = try TemporaryDirectory()
+        let frames = bittorrentFrames(infoHash: listedHash).map { frame in
+            Frame(bytes: CarrierBuilder.rewrap(frame.bytes, link: .ethernet, in: profile) ?? [], timestamp: frame.timestamp)
+        }
+        let capture = try directory.write("carried.pcap", PcapFileWriter.pcap(frames))
+        let list = try directory.write("list.txt", text: "btih:dcfcdccfb9e670ccc3dd40c78c161f2bea243126\n")
+        let all = try OfflineAnalysis.run(paths: [capture], watchList: try WatchListLoader.load(paths: [list]), configuration: EngineConfiguration()).events
+        var encoder = AlertEncoder(sensor: SensorIdentity(name: "edge-1", interface: "eth1"))
+        let lines = all.compactMap { event -> String? in
+            switch event {
+            case .match, .flowEnd: String(decoding: encoder.encode(event), as: UTF8.self)
+            case .likelyEncrypted: nil
+            }
+        }
+        #expect(lines.count == 2)
+        for line in lines {
+            #expect(line.contains(#","carrier":"# + carrier + #","chain":{"#), "\(line)")
+        }
+        let plain = try events().compactMap { event -> String? in if case .match = event { String(decoding: encoder.encode(event), as: UTF8.self) } else { nil } }
+        #expect(plain.count == 1 && !plain[0].contains("carrier"))
+    }
+
     @Test func flowEndRecordHasExactlyTheDocumentedFields() throws {
         var encoder = AlertEncoder(sensor: SensorIdentity(name: "edge-1", interface: nil))
         let all = try events()

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import PeerWatchRuntime
+import PeerWatchCore
 
 @Suite struct ConfigurationTests {
     static let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -43,7 +44,12 @@ import Testing
         #expect(configuration.statisticsInterval == 60)
         #expect(configuration.maxAlertsPerSecond == 1_000)
         #expect(configuration.logLevel == "info")
+        #expect(configuration.carriers == CarrierOptions())
         #expect(try PeerWatchConfiguration.parse("", file: "empty.yaml") == PeerWatchConfiguration())
+        let carriers = try PeerWatchConfiguration.parse("carriers:\n  vxlan_ports: [4789, 8472]\n  gtpu_ports: [2152]\n  vlan_tracking: false\n", file: "c.yaml").carriers
+        #expect(carriers?.vxlanPorts.list == [4789, 8472])
+        #expect(carriers?.genevePorts.list == [6081])
+        #expect(carriers?.vlanTracking == false)
     }
 
     @Test(arguments: [
@@ -60,6 +66,10 @@ import Testing
         ("watchlists:\n  - {path: /a, format: zip}\n", 2, .badValue, "unknown format \"zip\""),
         ("max_flows: -3\n", 1, .badValue, "max_flows must be a whole number from 1"),
         ("capture: [eth1]\n", 1, .badValue, "capture must be a mapping of keys to values"),
+        ("carriers:\n  vxlan_port: 4789\n", 2, .unknownKey, "unknown key \"vxlan_port\" in carriers (known: vxlan_ports, geneve_ports, gtpu_ports, vlan_tracking)"),
+        ("carriers:\n  gtpu_ports: [2152, 70000]\n", 2, .badValue, "carriers.gtpu_ports must be a whole number from 1 to 65535"),
+        ("carriers:\n  geneve_ports: [1, 2, 3, 4, 5]\n", 2, .badValue, "carriers.geneve_ports must be a list of one to 4 UDP ports"),
+        ("carriers:\n  vlan_tracking: maybe\n", 2, .badValue, "carriers.vlan_tracking must be true or false"),
         ("sensor: [a\n", 2, .malformedLine, "not valid YAML"),
     ])
     func everyProblemNamesItsLine(text: String, line: Int, code: ConfigurationError.Code, message: String) throws {

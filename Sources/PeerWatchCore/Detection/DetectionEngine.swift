@@ -51,6 +51,8 @@ public struct DetectionEngine {
     struct FlaggedFlow {
         var flowID: UInt64
         var matched: [MatchedIdentifier] = []
+        /// How the packet of its first match arrived (nil when plainly).
+        var carrier: Carrier?
     }
 
     public init(configuration: EngineConfiguration = EngineConfiguration(), watchList: WatchListSnapshot = .empty) {
@@ -110,7 +112,7 @@ public struct DetectionEngine {
             expire(now: latest, events: &events)
             nextExpiry = latest.adding(seconds: 1)
         }
-        switch PacketDecoder.decode(frame, link: link) {
+        switch PacketDecoder.decode(frame, link: link, options: configuration.carriers) {
         case .success(let packet):
             take(packet, frame: frame, wireLength: wireLength, timestamp: timestamp, hash: nil, events: &events)
         case .failure(let error):
@@ -138,6 +140,7 @@ public struct DetectionEngine {
         tallies.bytes &+= wireLength
         tallies.decodedPackets &+= 1
         if packet.isTruncated { tallies.truncatedPackets &+= 1 }
+        if packet.carriers.rawValue != 0 { countCarriers(packet.carriers) }
 
         let (key, senderIsLow) = FlowKey.of(packet)
         let hash = hash ?? key.fastHash(seed: configuration.flowHashSeed)
@@ -189,7 +192,17 @@ public struct DetectionEngine {
         guard !context.observations.isEmpty else { return }
         for index in context.observations.indices {
             tallies.observations &+= 1
-            observe(context.observations[index], slot: slotIndex, packet: packet, direction: direction, at: timestamp, events: &events)
+            observe(context.observations[index], slot: slotIndex, packet: packet, frame: frame, direction: direction, at: timestamp, events: &events)
+        }
+    }
+
+    /// Counts a packet under each carrier it came through.
+    private mutating func countCarriers(_ carriers: CarrierSet) {
+        var bits = carriers.rawValue
+        while bits != 0 {
+            let kind = bits.trailingZeroBitCount
+            if kind < tallies.carrierPackets.count { tallies.carrierPackets[kind] &+= 1 }
+            bits &= bits &- 1
         }
     }
 
@@ -380,15 +393,17 @@ public struct DetectionEngine {
     }
 
     private mutating func observe(
-        _ observation: Observation, slot slotIndex: Int, packet: DecodedPacket, direction: FlowDirection, at timestamp: Timestamp,
-        events: inout [DetectionEvent]
+        _ observation: Observation, slot slotIndex: Int, packet: DecodedPacket, frame: UnsafeRawBufferPointer, direction: FlowDirection,
+        at timestamp: Timestamp, events: inout [DetectionEvent]
     ) {
         guard let hit = watchList.lookup(observation.contentID) else { return }
         let number = UInt32(slotIndex)
         if !flows[slotIndex].flags.contains(.flagged) {
             let slot = flows[slotIndex]
             flows[slotIndex].flags.insert(.flagged)
-            flagged[number] = FlaggedFlow(flowID: Self.flowID(slot.key, start: Timestamp(microseconds: slot.start)))
+            // How the packet arrived is worked out again from its frame, now that a record needs it.
+            let carrier = packet.carriers.rawValue == 0 ? nil : PacketDecoder.carrier(of: frame, link: packet.link, options: configuration.carriers)
+            flagged[number] = FlaggedFlow(flowID: Self.flowID(slot.key, start: Timestamp(microseconds: slot.start)), carrier: carrier)
             if slot.phase == .recognised, let family = Family(rawValue: slot.family) {
                 families.followToEnd(family, slot.state, transport: slot.key.transport)
             }
@@ -413,7 +428,7 @@ public struct DetectionEngine {
             timestamp: timestamp, flowID: flowID, flowKey: flows[slotIndex].key, source: source, destination: destination,
             direction: direction, observation: observation,
             subscriber: Subscriber.of(source: packet.source, destination: packet.destination, in: configuration.homeNetworks),
-            hit: hit
+            hit: hit, carrier: flagged[number]?.carrier
         )))
     }
 
@@ -474,7 +489,8 @@ public struct DetectionEngine {
             bytesToServer: Int(slot.bytesToServer), bytesToClient: Int(slot.bytesToClient),
             reason: reason, matched: record.matched, context: summaryContext,
             encryptedFlowsOfInitiator: 0, encryptedFlowsOfResponder: 0,
-            subscriber: Subscriber.of(source: initiator.address, destination: responder.address, in: configuration.homeNetworks)
+            subscriber: Subscriber.of(source: initiator.address, destination: responder.address, in: configuration.homeNetworks),
+            carrier: record.carrier
         )))
     }
 

@@ -52,6 +52,8 @@ public struct MatchAlert: Sendable {
     public var subscriber: Subscriber
     /// The watch-list entry that matched (`watchlist`).
     public var hit: WatchListHit
+    /// How the flow's first matching packet arrived (`carrier`); nil when plainly.
+    public var carrier: Carrier? = nil
 }
 
 /// Why a flow ended.
@@ -127,6 +129,8 @@ public struct FlowSummary: Sendable {
     public var encryptedFlowsOfResponder: Int
     /// Which side is the subscriber, with the initiator as source.
     public var subscriber: Subscriber
+    /// How the flow's first matching packet arrived (`carrier`); nil when plainly.
+    public var carrier: Carrier? = nil
 }
 
 /// What the engine hands out: alerts and flow records, in capture order.

@@ -18,6 +18,8 @@ public struct EngineConfiguration: Sendable {
     public var tallyFlaggedAddresses = true
     /// The subscriber address blocks, to tell which side of an alert is the subscriber.
     public var homeNetworks: [IPNetwork] = []
+    /// The UDP ports of tunnels, and whether VLAN ids keep flows apart.
+    public var carriers = CarrierOptions()
 
     public init() {}
 }

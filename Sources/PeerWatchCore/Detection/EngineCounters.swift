@@ -8,6 +8,9 @@ public struct EngineCounters: Sendable, Equatable {
     public var decodedPackets = 0
     /// Frames skipped, by reason (indexed by `PacketSkipReason.rawValue`).
     public var skipped = [Int](repeating: 0, count: PacketSkipReason.allCases.count)
+    /// Decoded packets by the carriers they came through (indexed by `CarrierKind.rawValue`;
+    /// a packet through several counts under each).
+    public var carrierPackets = [Int](repeating: 0, count: CarrierKind.allCases.count)
     /// Frames whose capture was shorter than their headers declare.
     public var truncatedPackets = 0
     /// Flows created.
@@ -39,6 +42,9 @@ public struct EngineCounters: Sendable, Equatable {
     /// Anomalies of `kind`.
     public func anomalies(_ kind: Anomaly) -> Int { anomalies[kind.rawValue] }
 
+    /// Decoded packets that came through `kind`.
+    public func carrierPackets(_ kind: CarrierKind) -> Int { carrierPackets[kind.rawValue] }
+
     /// Frames skipped for `reason`.
     public func skipped(_ reason: PacketSkipReason) -> Int { skipped[reason.rawValue] }
 
@@ -54,6 +60,7 @@ public struct EngineCounters: Sendable, Equatable {
         bytes += other.bytes
         decodedPackets += other.decodedPackets
         for index in skipped.indices { skipped[index] += other.skipped[index] }
+        for index in carrierPackets.indices { carrierPackets[index] += other.carrierPackets[index] }
         truncatedPackets += other.truncatedPackets
         flowsCreated += other.flowsCreated
         flowsExpired += other.flowsExpired

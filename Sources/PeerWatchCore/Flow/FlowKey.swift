@@ -18,16 +18,16 @@ public struct FlowKey: Hashable, Sendable {
     public static func of(_ packet: DecodedPacket) -> (key: FlowKey, senderIsLow: Bool) {
         let senderIsLow = (packet.source, packet.sourcePort) <= (packet.destination, packet.destinationPort)
         let key = senderIsLow
-            ? FlowKey(low: packet.source, lowPort: packet.sourcePort, high: packet.destination, highPort: packet.destinationPort, transport: packet.transport)
-            : FlowKey(low: packet.destination, lowPort: packet.destinationPort, high: packet.source, highPort: packet.sourcePort, transport: packet.transport)
+            ? FlowKey(low: packet.source, lowPort: packet.sourcePort, high: packet.destination, highPort: packet.destinationPort, transport: packet.transport, zone: packet.zone)
+            : FlowKey(low: packet.destination, lowPort: packet.destinationPort, high: packet.source, highPort: packet.sourcePort, transport: packet.transport, zone: packet.zone)
         return (key, senderIsLow)
     }
 
     /// Builds a key from two endpoints in any order.
-    public init(_ a: Endpoint, _ b: Endpoint, transport: TransportProtocol) {
+    public init(_ a: Endpoint, _ b: Endpoint, transport: TransportProtocol, zone: UInt16 = 0) {
         let aIsLow = (a.address, a.port) <= (b.address, b.port)
         let (low, high) = aIsLow ? (a, b) : (b, a)
-        self.init(low: low.address, lowPort: low.port, high: high.address, highPort: high.port, transport: transport)
+        self.init(low: low.address, lowPort: low.port, high: high.address, highPort: high.port, transport: transport, zone: zone)
     }
 
     private init(low: IPAddress, lowPort: UInt16, high: IPAddress, highPort: UInt16, transport: TransportProtocol, zone: UInt16 = 0) {

@@ -41,6 +41,9 @@ public struct PeerWatchConfiguration: Sendable, Equatable {
     public var logLevel: String?
     /// The user to become when started as root.
     public var user: String?
+    /// Tunnel ports and VLAN tracking (`carriers`: `vxlan_ports`, `geneve_ports`, `gtpu_ports`,
+    /// `vlan_tracking`), over the defaults.
+    public var carriers: CarrierOptions?
 
     public init() {}
 
@@ -57,12 +60,13 @@ public struct PeerWatchConfiguration: Sendable, Equatable {
     }
 
     static let topKeys = ["sensor", "capture", "home_networks", "watchlists", "watchlist_keys", "log", "socket", "state_dir", "metrics",
-                          "max_flows", "threads", "flow_timeouts", "stats_interval", "max_alerts_per_second", "log_level", "user"]
+                          "max_flows", "threads", "flow_timeouts", "stats_interval", "max_alerts_per_second", "log_level", "user", "carriers"]
     /// The flow kinds whose idle timeouts can be set.
     public static let flowTimeoutKeys = ["tcp", "tcp_closed", "udp"]
     static let captureKeys = ["interface", "bpf", "snaplen", "buffer_mib", "promiscuous"]
     static let socketKeys = ["path", "mode", "group", "max_readers"]
     static let watchListKeys = ["path", "name", "format"]
+    static let carrierKeys = ["vxlan_ports", "geneve_ports", "gtpu_ports", "vlan_tracking"]
 
     /// Parses configuration text.
     public static func parse(_ text: String, file: String) throws(ConfigurationError) -> PeerWatchConfiguration {
@@ -113,6 +117,27 @@ public struct PeerWatchConfiguration: Sendable, Equatable {
                 configuration.homeNetworks = blocks
             case "watchlist_keys": configuration.watchListKeys = try strings(value, name, file: file)
             case "watchlists": configuration.watchLists = try watchLists(value, file: file)
+            case "carriers":
+                var options = CarrierOptions()
+                for (key, value) in try mapping(value, name, file: file) {
+                    let field = try keyName(key, allowed: carrierKeys, section: name, file: file)
+                    if field == "vlan_tracking" {
+                        guard let flag = value.bool else { throw bad(value, "carriers.vlan_tracking must be true or false", file: file) }
+                        options.vlanTracking = flag
+                        continue
+                    }
+                    guard let items = value.sequence, !items.isEmpty, items.count <= PortSet.capacity else {
+                        throw bad(value, "carriers.\(field) must be a list of one to \(PortSet.capacity) UDP ports", file: file)
+                    }
+                    var ports: [UInt16] = []
+                    for item in items { ports.append(UInt16(try integer(item, "carriers.\(field)", in: 1 ... 65_535, file: file))) }
+                    switch field {
+                    case "vxlan_ports": options.vxlanPorts = PortSet(ports)
+                    case "geneve_ports": options.genevePorts = PortSet(ports)
+                    default: options.gtpuPorts = PortSet(ports)
+                    }
+                }
+                configuration.carriers = options
             case "capture":
                 for (key, value) in try mapping(value, name, file: file) {
                     let field = try keyName(key, allowed: captureKeys, section: name, file: file)

@@ -30,6 +30,7 @@ public final class PeerWatchMetrics: Sendable {
     private let recordsPending, logWritable, linkUp: Gauge
     private let activeFlows, watchListEntries, watchListGeneration: Gauge
     private let skipped: [Counter]
+    private let carrierPackets: [Counter]
     private let p2pFlows: [Counter]
     private let anomalies: [Counter]
 
@@ -65,6 +66,9 @@ public final class PeerWatchMetrics: Sendable {
         skipped = PacketSkipReason.allCases.map {
             Self.counter(r, "peerwatch_packets_skipped_total", labels: [("reason", $0.description)], "Frames not decoded, by reason.")
         }
+        carrierPackets = CarrierKind.allCases.map {
+            Self.counter(r, "peerwatch_carrier_packets_total", labels: [("carrier", $0.description)], "Decoded packets that came through a carrier (VLAN, MPLS, a tunnel), by carrier.")
+        }
         anomalies = Anomaly.allCases.map {
             Self.counter(r, "peerwatch_anomalies_total", labels: [("kind", $0.description)], "Odd messages decoders went on past, by kind.")
         }
@@ -88,6 +92,7 @@ public final class PeerWatchMetrics: Sendable {
             add(likelyEncrypted, counters.likelyEncryptedBitTorrentFlows, last.likelyEncryptedBitTorrentFlows)
             add(reassemblyGaps, counters.reassemblyGaps, last.reassemblyGaps)
             for index in skipped.indices { add(skipped[index], counters.skipped[index], last.skipped[index]) }
+            for index in carrierPackets.indices { add(carrierPackets[index], counters.carrierPackets[index], last.carrierPackets[index]) }
             for index in p2pFlows.indices { add(p2pFlows[index], counters.p2pFlows[index], last.p2pFlows[index]) }
             for index in anomalies.indices { add(anomalies[index], counters.anomalies[index], last.anomalies[index]) }
             state.counters = counters

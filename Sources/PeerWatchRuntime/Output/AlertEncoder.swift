@@ -268,6 +268,39 @@ public struct AlertEncoder: Sendable {
         builder.field("category", alert.hit.entry.category)
         builder.field("list_sha256", alert.hit.source.sha256)
         builder.endObject()
+        writeCarrier(alert.carrier)
+    }
+
+    /// The `carrier` object: how the packet arrived, for a packet that came through anything
+    /// more than plain Ethernet or bare IP.
+    private mutating func writeCarrier(_ carrier: Carrier?) {
+        guard let carrier, !carrier.isEmpty else { return }
+        builder.beginObject("carrier")
+        if !carrier.vlans.isEmpty { builder.field("vlan", integers: carrier.vlans) }
+        if !carrier.mplsLabels.isEmpty { builder.field("mpls", integers: carrier.mplsLabels) }
+        if let session = carrier.pppoeSession { builder.field("pppoe_session", session) }
+        if !carrier.tunnels.isEmpty {
+            builder.beginArray("tunnels")
+            for tunnel in carrier.tunnels {
+                builder.beginElement()
+                builder.field("type", tunnel.kind.description)
+                if let version = tunnel.version { builder.field("version", version) }
+                builder.field("src_ip", tunnel.outerSource.description)
+                builder.field("dest_ip", tunnel.outerDestination.description)
+                if let id = tunnel.id {
+                    switch tunnel.kind {
+                    case .gre: builder.field("key", id)
+                    case .erspan: builder.field("session", id)
+                    case .vxlan, .geneve: builder.field("vni", id)
+                    case .gtpu: builder.field("teid", id)
+                    case .vlan, .pppoe, .mpls, .ipInIP: builder.field("id", id)
+                    }
+                }
+                builder.endObject()
+            }
+            builder.endArray()
+        }
+        builder.endObject()
     }
 
     private mutating func writeFlowEnd(_ summary: FlowSummary) {
@@ -300,5 +333,6 @@ public struct AlertEncoder: Sendable {
         }
         builder.endArray()
         builder.endObject()
+        writeCarrier(summary.carrier)
     }
 }

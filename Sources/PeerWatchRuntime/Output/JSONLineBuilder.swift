@@ -30,6 +30,16 @@ struct JSONLineBuilder: Sendable, FieldWriter {
         needsComma = false
     }
 
+    /// An array of integers.
+    mutating func field<T: BinaryInteger>(_ key: String, integers: [T]) {
+        beginArray(key)
+        for (index, value) in integers.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            appendRaw(String(value))
+        }
+        endArray()
+    }
+
     mutating func endArray() {
         bytes.append(UInt8(ascii: "]"))
         needsComma = true

@@ -48,7 +48,7 @@ final class DispatchedRead {
         let chunks = chunks
         workers = (0 ..< count).map { FlowWorker(number: $0, configuration: share, watchLists: watchLists, chunks: chunks) }
         sequencer = EventSequencer(workers: count)
-        sharder = Sharder(workers: count, seed: configuration.flowHashSeed)
+        sharder = Sharder(workers: count, seed: configuration.flowHashSeed, carriers: configuration.carriers)
         lists = Array(repeating: [], count: count)
         spares = Array(repeating: [], count: count)
         for _ in 0 ..< Self.chunkCount { chunks.push(CaptureChunk(capacity: Self.chunkCapacity)) }

@@ -100,12 +100,14 @@ struct WorkResult: Sendable {
 struct Sharder {
     let workers: Int
     let seed: UInt64
+    let carriers: CarrierOptions
     private var latest = Timestamp(microseconds: .min)
     private var nextExpiry = Timestamp(microseconds: .min)
 
-    init(workers: Int, seed: UInt64) {
+    init(workers: Int, seed: UInt64, carriers: CarrierOptions) {
         self.workers = workers
         self.seed = seed
+        self.carriers = carriers
     }
 
     /// The worker that owns a flow: the hash's upper half scaled to the worker count.
@@ -115,7 +117,7 @@ struct Sharder {
     /// Appends each frame of `chunk` (frame `firstIndex` of the run first) to its worker's list;
     /// returns the frames and the failure that ended them, as `CaptureChunk.forEachRecord` does.
     mutating func shard(_ chunk: CaptureChunk, firstIndex: UInt64, into lists: inout [[WorkItem]]) -> (records: Int, failure: CaptureError?) {
-        let link = chunk.link, seed = seed, count = workers
+        let link = chunk.link, seed = seed, count = workers, carriers = carriers
         var index = firstIndex
         return chunk.forEachRecord { record in
             if record.timestamp > latest { latest = record.timestamp }
@@ -123,7 +125,7 @@ struct Sharder {
                 for worker in 0 ..< count { lists[worker].append(WorkItem(kind: .expire, timestamp: latest, index: index)) }
                 nextExpiry = latest.adding(seconds: 1)
             }
-            switch PacketDecoder.decode(record.bytes, link: link) {
+            switch PacketDecoder.decode(record.bytes, link: link, options: carriers) {
             case .success(let packet):
                 let hash = FlowKey.of(packet).key.fastHash(seed: seed)
                 let worker = count == 1 ? 0 : Self.worker(of: hash, among: count)
