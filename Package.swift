@@ -88,6 +88,13 @@ let package = Package(
             path: "tools/benchmark",
             swiftSettings: strict
         ),
+        // tools/rewrap: a capture's packets re-wrapped in every carrier a tap delivers.
+        .executableTarget(
+            name: "peerwatch-rewrap",
+            dependencies: ["PeerWatchRuntime", "PeerWatchTestSupport"],
+            path: "tools/rewrap",
+            swiftSettings: strict
+        ),
         // tools/allocations: heap allocations on the packet path in steady state, counted by
         // ordo-one's malloc interposer (preloaded); AllocationTests runs it.
         .executableTarget(

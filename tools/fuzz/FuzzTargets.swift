@@ -34,6 +34,9 @@ func targets() -> [Target] {
     var tcp = TCPConversation(client: Endpoint(address: IPAddress(ipv4: 0xC633_6401), port: 5_000), server: Endpoint(address: IPAddress(ipv4: 0xCB00_7101), port: 6_881),
                               start: Timestamp(seconds: 1_795_000_000, microseconds: 0), vlanTags: [7])
     let frames = (tcp.open() + tcp.send(fromClient: true, handshake)).map(\.bytes)
+    var carried = TCPConversation(client: Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: 5_000), server: Endpoint(address: IPAddress(ipv4: 0x0A00_0002), port: 6_881),
+                                  start: Timestamp(seconds: 1_795_000_000, microseconds: 0))
+    let carrierFrames = (carried.open() + carried.send(fromClient: true, BitTorrentFixtures.handshake(infoHash: Array(repeating: 0xAB, count: 20), peerID: Array(repeating: 0x2D, count: 20)))).map(\.bytes)
         + [PacketBuilder.udp(from: Endpoint(address: IPAddress(ipv6High: 0x2001_0DB8_0000_0000, low: 1), port: 6_881),
                              to: Endpoint(address: IPAddress(ipv6High: 0x2001_0DB8_0000_0000, low: 2), port: 6_881),
                              payload: bytes("d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456e1:q9:get_peers1:t2:aa1:y1:qe"))]
@@ -175,6 +178,27 @@ func targets() -> [Target] {
         Target(name: "verify", seeds: [Chain.sampleLog()]) { input in
             _ = AlertChainVerifier.verify(Data(input))
         },
+        Target(name: "carrier", seeds: carrierFrames.flatMap { frame in CarrierProfile.all.compactMap { CarrierBuilder.rewrap(frame, link: .ethernet, in: $0) } }) { input in
+            // Every carrier decoder, on the default ports and on others, and the record's
+            // carrier worked out again; then an engine whose list matches the seeds' handshake,
+            // so that a match works the carrier out from hostile frames too.
+            var others = CarrierOptions()
+            others.vxlanPorts = PortSet([6881, 4789])
+            others.gtpuPorts = PortSet([5000])
+            others.vlanTracking = false
+            input.withUnsafeBytes { raw in
+                for options in [CarrierOptions(), others] {
+                    if case .success(let packet) = PacketDecoder.decode(raw, link: .ethernet, options: options) {
+                        precondition(packet.payloadOffset >= 0 && packet.payloadOffset + packet.payloadLength <= raw.count, "payload outside the frame")
+                    }
+                    let carrier = PacketDecoder.carrier(of: raw, link: .ethernet, options: options)
+                    precondition(carrier.vlans.count <= PacketDecoder.maxVLANTags && carrier.mplsLabels.count <= PacketDecoder.maxMPLSLabels
+                                 && carrier.tunnels.count <= PacketDecoder.maxLayers, "a carrier past its caps")
+                }
+                var events: [DetectionEvent] = []
+                carrierEngine.engine.process(frame: raw, wireLength: raw.count, timestamp: Timestamp(microseconds: 1), link: .ethernet, events: &events)
+            }
+        },
         Target(name: "packet", seeds: frames) { input in
             // One engine across inputs, so that flows and reassembly state carry over between them.
             var events: [DetectionEvent] = []
@@ -188,13 +212,15 @@ func targets() -> [Target] {
 /// The packet target's engine, kept across inputs (small, so eviction runs too).
 final class EngineBox {
     var engine: DetectionEngine
-    init() {
+    init(listing id: ContentID? = nil) {
         var configuration = EngineConfiguration()
         configuration.maxFlows = 1_024
-        engine = DetectionEngine(configuration: configuration)
+        engine = DetectionEngine(configuration: configuration, watchList: id.map { EngineHarness.watchList([$0]) } ?? .empty)
     }
 }
 nonisolated(unsafe) let sharedEngine = EngineBox()
+/// The carrier target's engine: its list holds the seeds' infohash.
+nonisolated(unsafe) let carrierEngine = EngineBox(listing: ContentID(kind: .btih, bytes: Array(repeating: 0xAB, count: 20)))
 
 /// Structure-aware byte mutations.
 struct Mutator {
