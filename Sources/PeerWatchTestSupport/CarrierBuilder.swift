@@ -286,3 +286,49 @@ extension CarrierBuilder {
         return wrap(ip: packet, in: forward ? profile.layers : profile.reverseLayers)
     }
 }
+
+extension CarrierBuilder {
+    /// Cuts an IPv4 or IPv6 packet into fragments of at most `size` payload bytes (rounded down
+    /// to a multiple of 8), in order; IPv6 fragments get a fragment header after the fixed one.
+    public static func fragments(of packet: [UInt8], size: Int, identification: UInt32 = 0x5151) -> [[UInt8]] {
+        guard let first = packet.first else { return [] }
+        let step = max(8, size / 8 * 8)
+        if first >> 4 == 4 {
+            let headerLength = Int(first & 0x0F) * 4
+            let header = Array(packet[..<headerLength]), payload = Array(packet[headerLength...])
+            return stride(from: 0, to: payload.count, by: step).map { offset in
+                let chunk = Array(payload[offset ..< min(payload.count, offset + step)])
+                var out = header
+                let total = headerLength + chunk.count
+                out[2] = UInt8(total >> 8)
+                out[3] = UInt8(total & 0xFF)
+                out[4] = UInt8(identification >> 8 & 0xFF)
+                out[5] = UInt8(identification & 0xFF)
+                let field = UInt16(offset / 8) | (offset + step < payload.count ? 0x2000 : 0)
+                out[6] = UInt8(field >> 8)
+                out[7] = UInt8(field & 0xFF)
+                out[10] = 0
+                out[11] = 0
+                let checksum = PacketBuilder.internetChecksum(out)
+                out[10] = UInt8(checksum >> 8)
+                out[11] = UInt8(checksum & 0xFF)
+                return out + chunk
+            }
+        }
+        guard packet.count >= 40 else { return [] }
+        let next = packet[6]
+        let payload = Array(packet[40...])
+        return stride(from: 0, to: payload.count, by: step).map { offset in
+            let chunk = Array(payload[offset ..< min(payload.count, offset + step)])
+            var out = Array(packet[..<40])
+            let length = 8 + chunk.count
+            out[4] = UInt8(length >> 8)
+            out[5] = UInt8(length & 0xFF)
+            out[6] = 44
+            let field = UInt16(offset / 8) << 3 | (offset + step < payload.count ? 1 : 0)
+            out += [next, 0, UInt8(field >> 8), UInt8(field & 0xFF)]
+            PacketBuilder.append32(&out, identification)
+            return out + chunk
+        }
+    }
+}

@@ -165,6 +165,8 @@ func logSummary(_ report: PipelineReport, logger: Logger) {
     if !skipped.isEmpty { metadata["packets.skipped"] = "\(skipped)" }
     let carriers = CarrierKind.allCases.filter { c.carrierPackets($0) > 0 }.map { "\($0)=\(c.carrierPackets($0))" }.joined(separator: " ")
     if !carriers.isEmpty { metadata["packets.carriers"] = "\(carriers)" }
+    let fragments = FragmentOutcome.allCases.filter { c.fragments($0) > 0 }.map { "\($0)=\(c.fragments($0))" }.joined(separator: " ")
+    if !fragments.isEmpty { metadata["fragments"] = "\(fragments)" }
     let anomalies = Anomaly.allCases.filter { c.anomalies($0) > 0 }.map { "\($0)=\(c.anomalies($0))" }.joined(separator: " ")
     if !anomalies.isEmpty { metadata["anomalies"] = "\(anomalies)" }
     if let capture = report.capture {

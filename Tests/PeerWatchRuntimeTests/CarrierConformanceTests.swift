@@ -40,4 +40,40 @@ struct CarrierConformanceTests {
         }
         #expect(capturesWithMatches == ConformanceTests.matchCounts.count)
     }
+
+    /// Every IP packet of every corpus capture cut into fragments of at most 256 bytes, the
+    /// fragments of each packet sent last first, read by one worker and by two: the same
+    /// findings as the capture itself, every match marked reassembled where its packet was cut.
+    @Test(arguments: [1, 2])
+    func everyCaptureInFragmentsFindsTheSame(threads: Int) throws {
+        try #require(Corpus.isPresent)
+        var reassembledMatches = 0, reassembled = 0
+        for truth in try Corpus.truths() {
+            let directory = try TemporaryDirectory()
+            let path = try #require(Corpus.root).appendingPathComponent("pcap/\(truth.capture)").path
+            let list = try Corpus.watchList(for: truth, in: directory)
+            let plain = try OfflineAnalysis.run(paths: [path], watchList: list)
+            let (link, frames) = try CaptureFileFrames.read(path)
+            var cut: [Frame] = []
+            for frame in frames {
+                guard let packet = CarrierBuilder.ipPacket(of: frame.bytes, link: link) else { continue }
+                // Packets already in fragments, or cut by the snaplen, are left as they came.
+                let whole = packet[0] >> 4 == 4 ? packet.count >= 20 && packet[6] & 0x3F == 0 && packet[7] == 0
+                    && Int(packet[2]) << 8 | Int(packet[3]) == packet.count : packet.count >= 40 && packet[6] != 44 && Int(packet[4]) << 8 | Int(packet[5]) == packet.count - 40
+                let pieces = whole && packet.count > 300 ? CarrierBuilder.fragments(of: packet, size: 256, identification: UInt32(cut.count & 0xFFFF)) : [packet]
+                for piece in pieces.reversed() { cut.append(Frame(bytes: CarrierBuilder.wrap(ip: piece, in: []), timestamp: frame.timestamp)) }
+            }
+            let result = try OfflineAnalysis.run(paths: [try directory.write("cut.pcap", PcapFileWriter.pcap(cut))], watchList: list, threads: threads)
+            #expect(Self.findings(result) == Self.findings(plain), "\(truth.capture) in fragments, \(threads) workers")
+            #expect(result.counters.observations == plain.counters.observations, "\(truth.capture)")
+            #expect(result.counters.fragments(.unfinished) == plain.counters.fragments(.unfinished), "\(truth.capture)")
+            #expect(result.counters.fragments(.inconsistent) == 0, "\(truth.capture)")
+            #expect(result.counters.fragments(.reassembled) >= plain.counters.fragments(.reassembled), "\(truth.capture)")
+            reassembled += result.counters.fragments(.reassembled)
+            reassembledMatches += result.matches.filter { $0.carrier?.reassembled == true }.count
+        }
+        print("fragments: \(reassembled) datagrams reassembled, \(reassembledMatches) matches in them")
+        #expect(reassembled > 1_000)
+        #expect(reassembledMatches > 0)
+    }
 }

@@ -20,6 +20,8 @@ public struct DetectionEngine {
     public var counters: EngineCounters {
         var counters = tallies
         counters.anomalies = context.budgets.anomalies
+        counters.fragments = fragments.counters
+        counters.skipped[PacketSkipReason.fragment.rawValue] &+= fragments.framesGivenUp
         return counters
     }
     private var tallies = EngineCounters()
@@ -28,6 +30,11 @@ public struct DetectionEngine {
     private var streams = Pool(empty: StreamPair())
     private var families = FamilyPools()
     private var context: DecodeContext
+    private var fragments: FragmentReassembler
+    /// While a reassembled datagram is taken: the frame of its last fragment and that fragment
+    /// as decoded (to work out the datagram's carrier for a record), and how deep reassembly is.
+    private var reassembly: (frame: UnsafeRawBufferPointer, fragment: DecodedPacket)?
+    private var reassemblyDepth = 0
     /// What is kept of each flagged flow (by slot): its id and the identifiers it matched.
     private var flagged: [UInt32: FlaggedFlow] = [:]
     /// The encrypted flows of flagged addresses, when this engine keeps them itself
@@ -60,6 +67,7 @@ public struct DetectionEngine {
         self.watchList = watchList
         flows = FlowTable(capacity: configuration.maxFlows, seed: configuration.flowHashSeed)
         context = DecodeContext(configuration: configuration)
+        fragments = FragmentReassembler(limits: configuration.fragmentLimits)
     }
 
     /// How many flows are tracked now.
@@ -138,9 +146,58 @@ public struct DetectionEngine {
         defer { if configuration.tallyFlaggedAddresses, events.count > eventsBefore { tally.apply(&events, from: eventsBefore) } }
         tallies.packets &+= 1
         tallies.bytes &+= wireLength
-        tallies.decodedPackets &+= 1
+        if packet.fragment.isFragment {
+            takeFragment(packet, frame: frame, wireLength: wireLength, timestamp: timestamp, events: &events)
+            return
+        }
+        takeDecoded(packet, frame: frame, wireLength: wireLength, timestamp: timestamp, hash: hash, events: &events)
+    }
+
+    /// Hands a fragment to the reassembler; a datagram it completes is taken like a packet,
+    /// with the wire bytes of all its fragments. A fragment inside a reassembled datagram is
+    /// reassembled too, one level deep; deeper ones are given up.
+    private mutating func takeFragment(_ packet: DecodedPacket, frame: UnsafeRawBufferPointer, wireLength: Int, timestamp: Timestamp, events: inout [DetectionEvent]) {
+        guard reassemblyDepth < 2 else {
+            tallies.skipped[PacketSkipReason.fragment.rawValue] &+= 1
+            return
+        }
+        let key = FragmentReassembler.Key(source: packet.source, destination: packet.destination, identification: packet.fragment.identification,
+                                          proto: packet.fragment.proto, zone: packet.zone)
+        let data = UnsafeRawBufferPointer(rebasing: frame[packet.payloadOffset ..< packet.payloadOffset + packet.payloadLength])
+        guard let done = fragments.insert(key, offset: packet.fragment.offset, more: packet.fragment.more, data: data, truncated: packet.isTruncated,
+                                          wireLength: wireLength, at: timestamp) else { return }
+        let datagram = fragments.completed
+        var discard = Carrier.Discard()
+        datagram.withUnsafeBytes { payload in
+            switch PacketDecoder.decodeReassembled(payload, proto: done.proto, first: packet, options: configuration.carriers, recorder: &discard) {
+            case .success(let inner):
+                let outer = reassembly
+                reassembly = (frame, packet)
+                reassemblyDepth += 1
+                defer {
+                    reassembly = outer
+                    reassemblyDepth -= 1
+                }
+                // The fragment frames count as decoded once their datagram is.
+                if inner.fragment.isFragment {
+                    tallies.decodedPackets &+= done.fragments
+                    takeFragment(inner, frame: payload, wireLength: done.wireBytes, timestamp: timestamp, events: &events)
+                } else {
+                    takeDecoded(inner, frame: payload, wireLength: done.wireBytes, timestamp: timestamp, hash: nil, frames: done.fragments, events: &events)
+                }
+            case .failure(let error):
+                tallies.skipped[error.reason.rawValue] &+= done.fragments
+            }
+        }
+    }
+
+    private mutating func takeDecoded(
+        _ packet: DecodedPacket, frame: UnsafeRawBufferPointer, wireLength: Int, timestamp: Timestamp, hash: UInt64?, frames: Int = 1,
+        events: inout [DetectionEvent]
+    ) {
+        tallies.decodedPackets &+= frames
         if packet.isTruncated { tallies.truncatedPackets &+= 1 }
-        if packet.carriers.rawValue != 0 { countCarriers(packet.carriers) }
+        if packet.carriers.rawValue != 0 { countCarriers(packet.carriers, frames: frames) }
 
         let (key, senderIsLow) = FlowKey.of(packet)
         let hash = hash ?? key.fastHash(seed: configuration.flowHashSeed)
@@ -196,12 +253,24 @@ public struct DetectionEngine {
         }
     }
 
+    /// How `packet` arrived: its frame's layers, or for a reassembled datagram its last
+    /// fragment's layers and then those inside the datagram.
+    private func carrier(of packet: DecodedPacket, frame: UnsafeRawBufferPointer) -> Carrier {
+        guard packet.isReassembled, let (outerFrame, fragment) = reassembly else {
+            return PacketDecoder.carrier(of: frame, link: packet.link, options: configuration.carriers)
+        }
+        var carrier = PacketDecoder.carrier(of: outerFrame, link: fragment.link, options: configuration.carriers)
+        _ = PacketDecoder.decodeReassembled(frame, proto: fragment.fragment.proto, first: fragment, options: configuration.carriers, recorder: &carrier)
+        carrier.reassembled = true
+        return carrier
+    }
+
     /// Counts a packet under each carrier it came through.
-    private mutating func countCarriers(_ carriers: CarrierSet) {
+    private mutating func countCarriers(_ carriers: CarrierSet, frames: Int) {
         var bits = carriers.rawValue
         while bits != 0 {
             let kind = bits.trailingZeroBitCount
-            if kind < tallies.carrierPackets.count { tallies.carrierPackets[kind] &+= 1 }
+            if kind < tallies.carrierPackets.count { tallies.carrierPackets[kind] &+= frames }
             bits &= bits &- 1
         }
     }
@@ -345,6 +414,7 @@ public struct DetectionEngine {
     /// the capture alone. The engine calls it once a second of capture time; a pipeline whose
     /// reader keeps the clock calls it at the same moments.
     public mutating func expire(now: Timestamp, events: inout [DetectionEvent]) {
+        fragments.expire(now: now)
         let eventsBefore = events.count
         expireIdleFlows(now: now, events: &events)
         if configuration.tallyFlaggedAddresses, events.count > eventsBefore { tally.apply(&events, from: eventsBefore) }
@@ -353,6 +423,7 @@ public struct DetectionEngine {
     /// Ends every flow (end of capture or shutdown), each as it is removed: flagged flows
     /// produce their `flow_end`, in the order of their last packet (then flow id).
     public mutating func finish(events: inout [DetectionEvent]) {
+        fragments.finish()
         let eventsBefore = events.count
         var flaggedSlots: [Int] = []
         // Every flow goes, so the index is emptied at once rather than entry by entry.
@@ -402,7 +473,7 @@ public struct DetectionEngine {
             let slot = flows[slotIndex]
             flows[slotIndex].flags.insert(.flagged)
             // How the packet arrived is worked out again from its frame, now that a record needs it.
-            let carrier = packet.carriers.rawValue == 0 ? nil : PacketDecoder.carrier(of: frame, link: packet.link, options: configuration.carriers)
+            let carrier = packet.carriers.rawValue == 0 && !packet.isReassembled ? nil : carrier(of: packet, frame: frame)
             flagged[number] = FlaggedFlow(flowID: Self.flowID(slot.key, start: Timestamp(microseconds: slot.start)), carrier: carrier)
             if slot.phase == .recognised, let family = Family(rawValue: slot.family) {
                 families.followToEnd(family, slot.state, transport: slot.key.transport)

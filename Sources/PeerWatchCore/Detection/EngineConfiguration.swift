@@ -20,6 +20,8 @@ public struct EngineConfiguration: Sendable {
     public var homeNetworks: [IPNetwork] = []
     /// The UDP ports of tunnels, and whether VLAN ids keep flows apart.
     public var carriers = CarrierOptions()
+    /// The bounds of IP fragment reassembly.
+    public var fragmentLimits = FragmentLimits()
 
     public init() {}
 }

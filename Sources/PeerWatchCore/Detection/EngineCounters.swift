@@ -11,6 +11,8 @@ public struct EngineCounters: Sendable, Equatable {
     /// Decoded packets by the carriers they came through (indexed by `CarrierKind.rawValue`;
     /// a packet through several counts under each).
     public var carrierPackets = [Int](repeating: 0, count: CarrierKind.allCases.count)
+    /// IP fragments and their datagrams, by outcome (indexed by `FragmentOutcome.rawValue`).
+    public var fragments = [Int](repeating: 0, count: FragmentOutcome.allCases.count)
     /// Frames whose capture was shorter than their headers declare.
     public var truncatedPackets = 0
     /// Flows created.
@@ -45,6 +47,9 @@ public struct EngineCounters: Sendable, Equatable {
     /// Decoded packets that came through `kind`.
     public func carrierPackets(_ kind: CarrierKind) -> Int { carrierPackets[kind.rawValue] }
 
+    /// Fragments or datagrams with `outcome`.
+    public func fragments(_ outcome: FragmentOutcome) -> Int { fragments[outcome.rawValue] }
+
     /// Frames skipped for `reason`.
     public func skipped(_ reason: PacketSkipReason) -> Int { skipped[reason.rawValue] }
 
@@ -61,6 +66,7 @@ public struct EngineCounters: Sendable, Equatable {
         decodedPackets += other.decodedPackets
         for index in skipped.indices { skipped[index] += other.skipped[index] }
         for index in carrierPackets.indices { carrierPackets[index] += other.carrierPackets[index] }
+        for index in fragments.indices { fragments[index] += other.fragments[index] }
         truncatedPackets += other.truncatedPackets
         flowsCreated += other.flowsCreated
         flowsExpired += other.flowsExpired

@@ -121,16 +121,19 @@ public struct Carrier: Sendable, Equatable {
     public var pppoeSession: UInt16?
     /// Tunnels, outermost first.
     public var tunnels: [Tunnel] = []
+    /// Whether the packet was put back together from IP fragments.
+    public var reassembled = false
 
-    public init(vlans: [UInt16] = [], mplsLabels: [UInt32] = [], pppoeSession: UInt16? = nil, tunnels: [Tunnel] = []) {
+    public init(vlans: [UInt16] = [], mplsLabels: [UInt32] = [], pppoeSession: UInt16? = nil, tunnels: [Tunnel] = [], reassembled: Bool = false) {
         self.vlans = vlans
         self.mplsLabels = mplsLabels
         self.pppoeSession = pppoeSession
         self.tunnels = tunnels
+        self.reassembled = reassembled
     }
 
     /// Whether the packet came as plain Ethernet (or bare IP) with nothing around it.
-    public var isEmpty: Bool { vlans.isEmpty && mplsLabels.isEmpty && pppoeSession == nil && tunnels.isEmpty }
+    public var isEmpty: Bool { vlans.isEmpty && mplsLabels.isEmpty && pppoeSession == nil && tunnels.isEmpty && !reassembled }
 }
 
 /// Receives each carrier layer as the decoder walks through it. The packet path uses one that

@@ -32,8 +32,41 @@ public struct DecodedPacket: Sendable {
     public var carriers = CarrierSet()
     /// The link type it was captured on (to work out its `Carrier` again for a record).
     public var link = LinkType.ethernet
+    /// For an IP fragment: which datagram it belongs to and where its bytes go (the payload
+    /// fields then give the fragment's data, and the transport fields are not set).
+    public var fragment = FragmentFields()
+    /// Whether this packet was put back together from fragments (its payload then lies in the
+    /// reassembled datagram, not in a frame).
+    public var isReassembled = false
 
     public init() {}
+}
+
+/// An IP fragment's place in its datagram, packed small (it rides in every `DecodedPacket`).
+public struct FragmentFields: Sendable, Equatable {
+    /// The IPv4 or IPv6 identification.
+    public var identification: UInt32 = 0
+    /// Where the fragment's data goes, in 8-byte units.
+    public var offsetUnits: UInt16 = 0
+    /// The transport protocol (IPv4 protocol, or the fragment header's next header).
+    public var proto: UInt8 = 0
+    private var bits: UInt8 = 0
+
+    public init() {}
+
+    init(identification: UInt32, offsetUnits: UInt16, more: Bool, proto: UInt8) {
+        self.identification = identification
+        self.offsetUnits = offsetUnits
+        self.proto = proto
+        bits = 1 | (more ? 2 : 0)
+    }
+
+    /// Whether the packet is a fragment at all.
+    public var isFragment: Bool { bits & 1 != 0 }
+    /// Whether more fragments follow.
+    public var more: Bool { bits & 2 != 0 }
+    /// The byte offset of the fragment's data in the datagram's payload.
+    public var offset: Int { Int(offsetUnits) * 8 }
 }
 
 /// Why a frame produced no `DecodedPacket`; each reason is a counter, never a log line.
@@ -44,7 +77,8 @@ public enum PacketSkipReason: Int, Sendable, CaseIterable, CustomStringConvertib
     case notIP
     /// The IP header is cut short or inconsistent (bad version, length below header size).
     case malformedIP
-    /// An IP fragment; its transport header is not decoded (bounded reassembly comes later).
+    /// An IP fragment whose datagram could not be put back together (a bound, the timeout, a
+    /// cut): counted once per fragment frame given up.
     case fragment
     /// A transport other than TCP and UDP (ICMP, ESP, ...).
     case otherTransport
@@ -99,7 +133,8 @@ public enum PacketDecoder {
     public static let maxLayers = 24
 
     /// Decodes `frame` captured on `link`.
-    /// - Returns: the packet, or the reason it was skipped.
+    /// - Returns: the packet (for an IP fragment, one whose `fragment.isFragment` is set, for a
+    ///   `FragmentReassembler`), or the reason it was skipped.
     public static func decode(_ frame: UnsafeRawBufferPointer, link: LinkType, options: CarrierOptions = CarrierOptions()) -> Result<DecodedPacket, PacketSkipError> {
         var discard = Carrier.Discard()
         return decode(frame, link: link, options: options, recorder: &discard)
@@ -125,6 +160,23 @@ public enum PacketDecoder {
         return carrier
     }
 
+    /// Decodes a datagram `FragmentReassembler` put together: its `payload` is what followed
+    /// the IP header of `first` (one of its fragments, as decoded), through any tunnels inside.
+    /// The packet keeps the fragments' zone and carriers, and is marked `isReassembled`.
+    public static func decodeReassembled<R: CarrierRecorder>(
+        _ payload: UnsafeRawBufferPointer, proto: UInt8, first: DecodedPacket, options: CarrierOptions, recorder: inout R
+    ) -> Result<DecodedPacket, PacketSkipError> {
+        var walk = Walk(reader: ByteReader(payload), options: options)
+        walk.packet.link = first.link
+        walk.packet.source = first.source
+        walk.packet.destination = first.destination
+        walk.packet.carriers = first.carriers
+        walk.baseZone = first.zone
+        walk.packet.isReassembled = true
+        if let reason = walk.resume(proto: proto, recorder: &recorder) { return .failure(PacketSkipError(reason: reason)) }
+        return .success(walk.packet)
+    }
+
     /// The next layer to decode, the reader standing at its first byte.
     private enum Layer {
         /// An Ethernet header (destination MAC first).
@@ -145,6 +197,8 @@ public enum PacketDecoder {
         let options: CarrierOptions
         var packet = DecodedPacket()
         var zone: UInt64 = 0
+        /// The zone of the fragments a reassembled datagram came in (mixed on from there).
+        var baseZone: UInt16 = 0
         var layers = 0
         var tags = 0
         var labels = 0
@@ -186,6 +240,25 @@ public enum PacketDecoder {
                     }
                 }
             }
+            return walk(from: layer, recorder: &recorder)
+        }
+
+        /// Goes on from a reassembled datagram's payload, as from the IP header it followed.
+        mutating func resume<R: CarrierRecorder>(proto: UInt8, recorder: inout R) -> PacketSkipReason? {
+            switch afterIP(proto, declaredLength: reader.remaining, truncated: false, recorder: &recorder) {
+            case .success(let layer): return walk(from: layer, recorder: &recorder)
+            case .failure(let stop):
+                if stop.reason == nil { finishZone() }
+                return stop.reason
+            }
+        }
+
+        private mutating func finishZone() {
+            packet.zone = zone == 0 ? baseZone : Self.fold(zone ^ UInt64(baseZone) &* 0x2545_F491_4F6C_DD1D)
+        }
+
+        private mutating func walk<R: CarrierRecorder>(from first: Layer, recorder: inout R) -> PacketSkipReason? {
+            var layer = first
             while true {
                 layers &+= 1
                 guard layers <= maxLayers else { return .tooManyLayers }
@@ -214,7 +287,7 @@ public enum PacketDecoder {
                 case .success(let inner): layer = inner
                 case .failure(let stop):
                     if let reason = stop.reason { return reason }
-                    packet.zone = Self.fold(zone)
+                    finishZone()
                     return nil
                 }
             }
@@ -290,6 +363,7 @@ public enum PacketDecoder {
         private mutating func ipv4<R: CarrierRecorder>(recorder: inout R) -> Result<Layer, Stop> {
             guard let versionIHL = reader.peekByte(), versionIHL >> 4 == 4,
                   let totalLength = reader.peekInteger(as: UInt16.self, at: 2),
+                  let identification = reader.peekInteger(as: UInt16.self, at: 4),
                   let fragmentField = reader.peekInteger(as: UInt16.self, at: 6),
                   let proto = reader.peekByte(at: 9),
                   let source = reader.peekInteger(as: UInt32.self, at: 12),
@@ -309,7 +383,10 @@ public enum PacketDecoder {
             packet.destination = IPAddress(ipv4: destination)
             let moreFragments = fragmentField & 0x2000 != 0
             let fragmentOffset = fragmentField & 0x1FFF
-            if moreFragments || fragmentOffset != 0 { return .failure(Stop(reason: .fragment)) }
+            if moreFragments || fragmentOffset != 0 {
+                packet.fragment = FragmentFields(identification: UInt32(identification), offsetUnits: fragmentOffset, more: moreFragments, proto: proto)
+                return fragmentData(declared: declared, truncated: truncated)
+            }
             return afterIP(proto, declaredLength: declared, truncated: truncated, recorder: &recorder)
         }
 
@@ -354,10 +431,15 @@ public enum PacketDecoder {
                     next = nextHeader
                 case 44:
                     guard let nextHeader = reader.peekByte(), let field = reader.peekInteger(as: UInt16.self, at: 2),
+                          let identification = reader.peekInteger(as: UInt32.self, at: 4),
                           reader.skip(8) else { return .failure(Stop(reason: .malformedIP)) }
                     declared -= 8
                     // An atomic fragment (offset 0, no more fragments) is a whole packet.
-                    if field & 0xFFF9 != 0 { return .failure(Stop(reason: .fragment)) }
+                    if field & 0xFFF9 != 0 {
+                        guard declared >= 0 else { return .failure(Stop(reason: .malformedIP)) }
+                        packet.fragment = FragmentFields(identification: identification, offsetUnits: field >> 3, more: field & 1 != 0, proto: nextHeader)
+                        return fragmentData(declared: declared, truncated: truncated)
+                    }
                     next = nextHeader
                 default:
                     return afterIP(next, declaredLength: declared, truncated: truncated, recorder: &recorder)
@@ -365,6 +447,15 @@ public enum PacketDecoder {
                 headers += 1
                 if headers > maxIPv6ExtensionHeaders { return .failure(Stop(reason: .tooManyLayers)) }
             }
+        }
+
+        /// Ends the walk at a fragment: its data is the payload, for the reassembler.
+        private mutating func fragmentData(declared: Int, truncated: Bool) -> Result<Layer, Stop> {
+            packet.payloadOffset = reader.offset
+            packet.declaredPayloadLength = declared
+            packet.payloadLength = min(reader.remaining, declared)
+            packet.isTruncated = truncated || packet.payloadLength < declared
+            return .failure(.done)
         }
 
         /// What an IP header's protocol leads to: a tunnel, or the transport (the walk's end).

@@ -31,6 +31,7 @@ public final class PeerWatchMetrics: Sendable {
     private let activeFlows, watchListEntries, watchListGeneration: Gauge
     private let skipped: [Counter]
     private let carrierPackets: [Counter]
+    private let fragments: [Counter]
     private let p2pFlows: [Counter]
     private let anomalies: [Counter]
 
@@ -69,6 +70,9 @@ public final class PeerWatchMetrics: Sendable {
         carrierPackets = CarrierKind.allCases.map {
             Self.counter(r, "peerwatch_carrier_packets_total", labels: [("carrier", $0.description)], "Decoded packets that came through a carrier (VLAN, MPLS, a tunnel), by carrier.")
         }
+        fragments = FragmentOutcome.allCases.map {
+            Self.counter(r, "peerwatch_fragments_total", labels: [("outcome", $0.description)], "IP fragments taken and datagrams reassembled or given up, by outcome.")
+        }
         anomalies = Anomaly.allCases.map {
             Self.counter(r, "peerwatch_anomalies_total", labels: [("kind", $0.description)], "Odd messages decoders went on past, by kind.")
         }
@@ -93,6 +97,7 @@ public final class PeerWatchMetrics: Sendable {
             add(reassemblyGaps, counters.reassemblyGaps, last.reassemblyGaps)
             for index in skipped.indices { add(skipped[index], counters.skipped[index], last.skipped[index]) }
             for index in carrierPackets.indices { add(carrierPackets[index], counters.carrierPackets[index], last.carrierPackets[index]) }
+            for index in fragments.indices { add(fragments[index], counters.fragments[index], last.fragments[index]) }
             for index in p2pFlows.indices { add(p2pFlows[index], counters.p2pFlows[index], last.p2pFlows[index]) }
             for index in anomalies.indices { add(anomalies[index], counters.anomalies[index], last.anomalies[index]) }
             state.counters = counters

@@ -279,6 +279,7 @@ public struct AlertEncoder: Sendable {
         if !carrier.vlans.isEmpty { builder.field("vlan", integers: carrier.vlans) }
         if !carrier.mplsLabels.isEmpty { builder.field("mpls", integers: carrier.mplsLabels) }
         if let session = carrier.pppoeSession { builder.field("pppoe_session", session) }
+        if carrier.reassembled { builder.field("reassembled", true) }
         if !carrier.tunnels.isEmpty {
             builder.beginArray("tunnels")
             for tunnel in carrier.tunnels {

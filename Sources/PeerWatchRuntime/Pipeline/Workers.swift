@@ -110,6 +110,19 @@ struct Sharder {
         self.carriers = carriers
     }
 
+    /// Flows are dealt by their addresses (both orders alike) and zone, not their ports, so that
+    /// the fragments of a datagram reach the worker that owns its flow and reassemble there.
+    @inline(__always)
+    static func addressHash(_ packet: DecodedPacket, seed: UInt64) -> UInt64 {
+        let (low, high) = packet.source <= packet.destination ? (packet.source, packet.destination) : (packet.destination, packet.source)
+        var x = seed ^ UInt64(packet.zone) &* 0x9E37_79B9_7F4A_7C15
+        x = (x ^ low.high) &* 0xBF58_476D_1CE4_E5B9
+        x = (x ^ low.low) &* 0x94D0_49BB_1331_11EB
+        x = (x ^ high.high) &* 0xBF58_476D_1CE4_E5B9
+        x = (x ^ high.low) &* 0x94D0_49BB_1331_11EB
+        return x ^ x >> 31
+    }
+
     /// The worker that owns a flow: the hash's upper half scaled to the worker count.
     @inline(__always)
     static func worker(of hash: UInt64, among workers: Int) -> Int { Int(((hash >> 32) &* UInt64(workers)) >> 32) }
@@ -127,8 +140,9 @@ struct Sharder {
             }
             switch PacketDecoder.decode(record.bytes, link: link, options: carriers) {
             case .success(let packet):
-                let hash = FlowKey.of(packet).key.fastHash(seed: seed)
-                let worker = count == 1 ? 0 : Self.worker(of: hash, among: count)
+                // A fragment has no ports: its flow's hash comes once it is reassembled.
+                let hash = packet.fragment.isFragment ? 0 : FlowKey.of(packet).key.fastHash(seed: seed)
+                let worker = count == 1 ? 0 : Self.worker(of: Self.addressHash(packet, seed: seed), among: count)
                 lists[worker].append(WorkItem(kind: .packet, offset: UInt32(record.offset), captured: UInt32(record.bytes.count),
                                               wireLength: UInt32(clamping: record.wireLength), timestamp: record.timestamp, index: index,
                                               hash: hash, packet: packet))

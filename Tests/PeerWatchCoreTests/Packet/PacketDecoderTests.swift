@@ -84,18 +84,26 @@ import PeerWatchTestSupport
         #expect(ip[packet.payloadOffset] == 0x42)
     }
 
-    @Test func skipsFragmentsWithoutDecodingThem() {
+    @Test func readsFragmentsForTheReassembler() throws {
         let payload = [UInt8](repeating: 0x11, count: 24)
         let first = PacketBuilder.ipPacket(source: Self.client.address, destination: Self.server.address, proto: 17,
-                                           payload: payload, fragmentField: 0x2000)
+                                           payload: payload, identification: 0x4242, fragmentField: 0x2000)
         let later = PacketBuilder.ipPacket(source: Self.client.address, destination: Self.server.address, proto: 17,
-                                           payload: payload, fragmentField: 0x0003)
-        #expect(decode(first, .rawIPv4) == .failure(PacketSkipError(reason: .fragment)))
-        #expect(decode(later, .rawIPv4) == .failure(PacketSkipError(reason: .fragment)))
+                                           payload: payload, identification: 0x4242, fragmentField: 0x0003)
+        let head = try decode(first, .rawIPv4).get()
+        #expect(head.fragment.isFragment && head.fragment.more && head.fragment.offset == 0 && head.fragment.proto == 17)
+        #expect(head.fragment.identification == 0x4242 && head.payloadOffset == 20 && head.payloadLength == 24)
+        let tail = try decode(later, .rawIPv4).get()
+        #expect(tail.fragment.isFragment && !tail.fragment.more && tail.fragment.offset == 24)
         let fragmentHeader: [UInt8] = [17, 0, 0x00, 0x09, 0, 0, 0, 1]  // offset 1, more fragments
         let ip6 = PacketBuilder.ipPacket(source: Self.client6.address, destination: Self.server6.address, proto: 44,
                                          payload: fragmentHeader + payload)
-        #expect(decode(ip6, .rawIPv6) == .failure(PacketSkipError(reason: .fragment)))
+        let six = try decode(ip6, .rawIPv6).get()
+        #expect(six.fragment.isFragment && six.fragment.more && six.fragment.offset == 8 && six.fragment.identification == 1 && six.fragment.proto == 17)
+        #expect(six.payloadOffset == 48 && six.payloadLength == 24)
+        // A whole packet is no fragment.
+        #expect(try !decode(PacketBuilder.ipPacket(source: Self.client.address, destination: Self.server.address, proto: 17,
+                                                   payload: [0, 1, 0, 2, 0, 8, 0, 0]), .rawIPv4).get().fragment.isFragment)
     }
 
     @Test func snaplenCutFramesDecodeWhatWasCaptured() throws {
