@@ -36,6 +36,16 @@ func targets() -> [Target] {
     let frames = (tcp.open() + tcp.send(fromClient: true, handshake)).map(\.bytes)
     var carried = TCPConversation(client: Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: 5_000), server: Endpoint(address: IPAddress(ipv4: 0x0A00_0002), port: 6_881),
                                   start: Timestamp(seconds: 1_795_000_000, microseconds: 0))
+    // A DHT query in three fragments, plain and inside a VLAN-tagged GRE tunnel, IPv4 and IPv6.
+    let bigQuery = bytes("d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234565:token300:" + String(repeating: "t", count: 300)
+                         + "e1:q9:get_peers1:t2:aa1:y1:qe")
+    let fragmentFrames: [[UInt8]] = [IPAddress(ipv4: 0x0A00_0001), IPAddress(ipv6High: 0xFD00, low: 1)].flatMap { source -> [[UInt8]] in
+        let destination = source.family == .v4 ? IPAddress(ipv4: 0x0A00_0002) : IPAddress(ipv6High: 0xFD00, low: 2)
+        let ip = CarrierBuilder.ipPacket(ofEthernet: PacketBuilder.udp(from: Endpoint(address: source, port: 6_881), to: Endpoint(address: destination, port: 6_882), payload: bigQuery)) ?? []
+        let pieces = CarrierBuilder.fragments(of: ip, size: 128)
+        return pieces.map { CarrierBuilder.wrap(ip: $0, in: []) }
+            + pieces.map { CarrierBuilder.wrap(ip: $0, in: [.vlan(5), .gre(source: IPAddress(ipv4: 0xC000_0201), destination: IPAddress(ipv4: 0xC000_0202), key: 1)]) }
+    }
     let carrierFrames = (carried.open() + carried.send(fromClient: true, BitTorrentFixtures.handshake(infoHash: Array(repeating: 0xAB, count: 20), peerID: Array(repeating: 0x2D, count: 20)))).map(\.bytes)
         + [PacketBuilder.udp(from: Endpoint(address: IPAddress(ipv6High: 0x2001_0DB8_0000_0000, low: 1), port: 6_881),
                              to: Endpoint(address: IPAddress(ipv6High: 0x2001_0DB8_0000_0000, low: 2), port: 6_881),
@@ -178,7 +188,8 @@ func targets() -> [Target] {
         Target(name: "verify", seeds: [Chain.sampleLog()]) { input in
             _ = AlertChainVerifier.verify(Data(input))
         },
-        Target(name: "carrier", seeds: carrierFrames.flatMap { frame in CarrierProfile.all.compactMap { CarrierBuilder.rewrap(frame, link: .ethernet, in: $0) } }) { input in
+        Target(name: "carrier", seeds: carrierFrames.flatMap { frame in CarrierProfile.all.compactMap { CarrierBuilder.rewrap(frame, link: .ethernet, in: $0) } }
+                   + fragmentFrames) { input in
             // Every carrier decoder, on the default ports and on others, and the record's
             // carrier worked out again; then an engine whose list matches the seeds' handshake,
             // so that a match works the carrier out from hostile frames too.
