@@ -191,6 +191,82 @@ struct LiveCaptureTests {
         #expect(finished.contains("capture.dropped.kernel=0"))
     }
 
+    /// Whether this kernel makes VXLAN devices (the one kernel tunnel the live test builds).
+    static var kernelHasVXLAN: Bool {
+        guard NamespacePair.isAvailable else { return false }
+        let name = "pwvx\(getpid() % 100_000)"
+        guard (try? CommandRunner.run(NamespacePair.ip, ["netns", "add", name], timeout: 20))?.status == 0 else { return false }
+        defer { _ = try? CommandRunner.run(NamespacePair.ip, ["netns", "del", name], timeout: 20) }
+        let made = try? CommandRunner.run(NamespacePair.ip, ["-n", name, "link", "add", "vx0", "type", "vxlan", "id", "1", "remote", "192.0.2.1", "dstport", "4789"], timeout: 20)
+        return made?.status == 0
+    }
+
+    /// Real kernel carriers as a tap delivers them, captured on the underlay by two workers: a
+    /// VXLAN overlay between the namespaces (inner 10.20.0.0/24) carrying a BitTorrent handshake
+    /// and a 2.6 KB DHT query that the kernel cuts into inner fragments inside whole VXLAN
+    /// packets, and the same query sent on the underlay, cut into outer fragments.
+    @Test(.enabled(if: kernelHasVXLAN, "this kernel makes no VXLAN devices"))
+    func runSeesThroughAKernelTunnelAndKernelFragments() throws {
+        let pair = try NamespacePair()
+        for (namespace, local, remote, inner) in [(pair.client, NamespacePair.clientAddress, NamespacePair.serverAddress, "10.20.0.1/24"),
+                                                  (pair.server, NamespacePair.serverAddress, NamespacePair.clientAddress, "10.20.0.2/24")] {
+            for arguments in [["-n", namespace, "link", "add", "pwvx", "type", "vxlan", "id", "5001", "local", local, "remote", remote, "dstport", "4789"],
+                              ["-n", namespace, "addr", "add", inner, "dev", "pwvx"], ["-n", namespace, "link", "set", "pwvx", "up"]] {
+                let result = try CommandRunner.run(NamespacePair.ip, arguments, timeout: 20)
+                try #require(result.status == 0, "ip \(arguments.joined(separator: " ")): \(result.standardError)")
+            }
+        }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("peerwatch-tunnel-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let list = work.appendingPathComponent("list.txt").path, log = work.appendingPathComponent("alerts.json").path
+        let errors = work.appendingPathComponent("peerwatch.err").path, ready = work.appendingPathComponent("server.ready").path
+        try "btih:\(Self.infoHash) tunnel test\n".write(toFile: list, atomically: true, encoding: .utf8)
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
+        let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+        let monitor = try pair.start(in: pair.client, [CommandRunner.binary, "run", "--interface", pair.clientInterface, "--threads", "2",
+                                                       "--watchlist", list, "--log", log, "--sensor", "tunnel-test"], standardError: errorHandle)
+        defer { if monitor.isRunning { monitor.terminate() } }
+        try #require(waitUntil(seconds: 15) { ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").contains("capture started") })
+
+        let server = try pair.start(in: pair.server, ["/usr/bin/python3", "-c", Self.server.replacingOccurrences(of: "198.51.100.202", with: "10.20.0.2"), ready])
+        defer { if server.isRunning { server.terminate() } }
+        try #require(waitUntil(seconds: 15) { FileManager.default.fileExists(atPath: ready) }, "the test peer did not listen")
+        let client = try CommandRunner.run(NamespacePair.ip, ["netns", "exec", pair.client, "/usr/bin/python3", "-c",
+                                                              Self.client.replacingOccurrences(of: "198.51.100.202", with: "10.20.0.2")], timeout: 30)
+        #expect(client.status == 0, "\(client.standardError)")
+        // Datagrams past the MTU, fragmented by the sender's kernel (path MTU discovery off).
+        let query = """
+            import socket
+            q = b"d1:ad2:id20:" + b"a" * 20 + b"9:info_hash20:" + bytes.fromhex("\(Self.infoHash)") + b"5:token2500:" + b"t" * 2500 + b"e1:q9:get_peers1:t2:aa1:y1:qe"
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.IPPROTO_IP, 10, 0)
+            s.sendto(q, ("10.20.0.2", 6881)); s.sendto(q, ("198.51.100.202", 6882))
+            """
+        let sent = try CommandRunner.run(NamespacePair.ip, ["netns", "exec", pair.client, "/usr/bin/python3", "-c", query], timeout: 30)
+        #expect(sent.status == 0, "\(sent.standardError)")
+        let alerted = waitUntil(seconds: 15) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").components(separatedBy: "\"match\"").count - 1 >= 3 }
+        #expect(alerted, "fewer than three matches in the log")
+        stopCleanly(monitor)
+        try errorHandle.close()
+
+        let matches = try records(try String(contentsOfFile: log, encoding: .utf8)).filter { $0["event_type"] as? String == "match" }
+        try #require(matches.count == 3, "\(matches)")
+        func carrier(_ match: [String: Any]) -> [String: Any] { match["carrier"] as? [String: Any] ?? [:] }
+        func tunnel(_ match: [String: Any]) -> [String: Any] { (carrier(match)["tunnels"] as? [[String: Any]])?.first ?? [:] }
+        let handshake = try #require(matches.first { $0["proto"] as? String == "TCP" })
+        #expect(handshake["src_ip"] as? String == "10.20.0.1" && handshake["dest_ip"] as? String == "10.20.0.2" && handshake["dest_port"] as? Int == 6881)
+        #expect(tunnel(handshake)["type"] as? String == "vxlan" && tunnel(handshake)["vni"] as? Int == 5001)
+        #expect(tunnel(handshake)["src_ip"] as? String == NamespacePair.clientAddress && tunnel(handshake)["dest_ip"] as? String == NamespacePair.serverAddress)
+        #expect(carrier(handshake)["reassembled"] == nil)
+        let overlay = try #require(matches.first { $0["dest_ip"] as? String == "10.20.0.2" && $0["proto"] as? String == "UDP" })
+        #expect((overlay["p2p"] as? [String: Any])?["message"] as? String == "dht.get_peers")
+        #expect(tunnel(overlay)["type"] as? String == "vxlan" && carrier(overlay)["reassembled"] as? Bool == true)
+        let underlay = try #require(matches.first { $0["dest_ip"] as? String == NamespacePair.serverAddress && $0["proto"] as? String == "UDP" })
+        #expect(underlay["dest_port"] as? Int == 6882 && (underlay["p2p"] as? [String: Any])?["id"] as? String == Self.infoHash)
+        let finished = try String(contentsOfFile: errors, encoding: .utf8)
+        #expect(finished.contains("vxlan="), "\(finished)")
+    }
+
     /// `peerwatch run` under a fake systemd: READY once capturing, watchdog pings, RELOADING then
     /// READY around SIGHUP, STOPPING on SIGTERM, in that order.
     @Test func runSpeaksTheSystemdNotifyProtocol() throws {
