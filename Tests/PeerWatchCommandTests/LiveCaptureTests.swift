@@ -145,7 +145,7 @@ struct LiveCaptureTests {
         _ = FileManager.default.createFile(atPath: errors, contents: nil)
         let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
 
-        // Two workers in a PACKET_FANOUT group: the kernel's symmetric hash keeps both directions
+        // Two workers in a PACKET_FANOUT group: its address hash keeps both directions
         // of the flow on one of them.
         let monitor = try pair.start(in: pair.client, [CommandRunner.binary, "run", "--interface", pair.clientInterface, "--threads", "2",
                                                        "--watchlist", list, "--log", log, "--sensor", "live-test",
@@ -249,8 +249,14 @@ struct LiveCaptureTests {
         stopCleanly(monitor)
         try errorHandle.close()
 
-        let matches = try records(try String(contentsOfFile: log, encoding: .utf8)).filter { $0["event_type"] as? String == "match" }
+        let all = try records(try String(contentsOfFile: log, encoding: .utf8))
+        let matches = all.filter { $0["event_type"] as? String == "match" }
+        // One TCP flow across the two workers: the VXLAN packets of its two directions have
+        // different outer UDP ports, and the fan-out program keeps them together all the same.
         try #require(matches.count == 3, "\(matches)")
+        let tcpEnds = all.filter { $0["event_type"] as? String == "flow_end" && $0["proto"] as? String == "TCP" }
+        #expect(tcpEnds.count == 1)
+        #expect(((tcpEnds.first?["flow"] as? [String: Any])?["pkts_toclient"] as? Int ?? 0) > 0)
         func carrier(_ match: [String: Any]) -> [String: Any] { match["carrier"] as? [String: Any] ?? [:] }
         func tunnel(_ match: [String: Any]) -> [String: Any] { (carrier(match)["tunnels"] as? [[String: Any]])?.first ?? [:] }
         let handshake = try #require(matches.first { $0["proto"] as? String == "TCP" })

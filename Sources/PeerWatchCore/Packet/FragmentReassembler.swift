@@ -90,6 +90,10 @@ public struct FragmentReassembler {
 
     public let limits: FragmentLimits
     private var pending: [Key: Pending] = [:]
+    /// Datagrams in the order they began (with their start, to tell a later one of the same
+    /// key apart), from `oldest` on: eviction takes the oldest without a search.
+    private var order: [(key: Key, firstSeen: Int64)] = []
+    private var oldest = 0
     private var bytesHeld = 0
     /// The last completed datagram's payload, kept until the next insert.
     public private(set) var completed: [UInt8] = []
@@ -134,6 +138,13 @@ public struct FragmentReassembler {
             }
             makeRoom(for: end)
             pending[key] = Pending(firstSeen: time.microseconds)
+            order.append((key, time.microseconds))
+            // Completed datagrams leave their entries behind: the list is cut back to the
+            // waiting ones now and then, so that it stays within twice the cap.
+            if order.count - oldest > 2 * limits.maxDatagrams + 64 {
+                order = order[oldest...].filter { pending[$0.key]?.firstSeen == $0.firstSeen }
+                oldest = 0
+            }
         }
         guard var datagram = pending.removeValue(forKey: key) else { return nil }
         bytesHeld -= datagram.bytes.count
@@ -212,14 +223,24 @@ public struct FragmentReassembler {
     /// Gives up the oldest datagrams until one more of `bytes` fits.
     private mutating func makeRoom(for bytes: Int) {
         while !pending.isEmpty, pending.count >= limits.maxDatagrams || bytesHeld + bytes > limits.maxBytes {
-            guard let oldest = pending.min(by: { $0.value.firstSeen < $1.value.firstSeen })?.key else { return }
-            giveUp(oldest, .evicted)
+            guard oldest < order.count else { return }
+            let entry = order[oldest]
+            oldest += 1
+            // Entries of datagrams already completed or given up are passed over.
+            if pending[entry.key]?.firstSeen == entry.firstSeen { giveUp(entry.key, .evicted) }
+        }
+        // The passed-over front is dropped once it is most of the array.
+        if oldest > 64, oldest * 2 > order.count {
+            order.removeFirst(oldest)
+            oldest = 0
         }
     }
 
     /// Gives up every datagram still waiting (the capture ended).
     public mutating func finish() {
         for key in Array(pending.keys) { giveUp(key, .unfinished) }
+        order.removeAll()
+        oldest = 0
     }
 
     /// Gives up datagrams that waited past the timeout.
@@ -227,5 +248,9 @@ public struct FragmentReassembler {
         guard !pending.isEmpty else { return }
         let limit = limits.timeout * 1_000_000
         for (key, datagram) in pending where now.microseconds &- datagram.firstSeen > limit { giveUp(key, .timedOut) }
+        if pending.isEmpty {
+            order.removeAll(keepingCapacity: true)
+            oldest = 0
+        }
     }
 }

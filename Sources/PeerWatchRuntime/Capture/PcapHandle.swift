@@ -125,19 +125,57 @@ struct PcapHandle: ~Copyable {
         }
     }
 
-    /// Joins the handle's packet socket to a `PACKET_FANOUT` group that spreads flows by the
-    /// kernel's symmetric flow hash (both directions of a flow reach the same member), with
-    /// IP fragments reassembled before hashing so that every fragment of a datagram goes the
-    /// same way. The corresponding C function is `setsockopt` on `pcap_fileno`.
+    /// Joins the handle's packet socket to a `PACKET_FANOUT` group that deals packets to its
+    /// members by a classic BPF program (`fanoutProgram`): a symmetric hash of the IP addresses
+    /// as the kernel sees them, so that both directions of a flow, every fragment of a datagram,
+    /// and every flow inside one tunnel reach the same member (the kernel's own flow hash takes
+    /// a tunnel's outer UDP ports, which differ between a VXLAN flow's two directions). IPv4
+    /// fragments are reassembled before the program runs. The corresponding C function is
+    /// `setsockopt` on `pcap_fileno`.
     func joinFanout(group: UInt16) throws(CaptureError) {
-        // linux/if_packet.h: SOL_PACKET 263, PACKET_FANOUT 18, PACKET_FANOUT_HASH 0,
-        // PACKET_FANOUT_FLAG_DEFRAG 0x8000.
-        var argument = UInt32(group) | (UInt32(0x0 | 0x8000) << 16)
-        let status = setsockopt(pcap_fileno(raw), 263, 18, &argument, socklen_t(MemoryLayout<UInt32>.size))
-        guard status == 0 else {
+        // linux/if_packet.h: SOL_PACKET 263, PACKET_FANOUT 18, PACKET_FANOUT_DATA 22,
+        // PACKET_FANOUT_CBPF 6, PACKET_FANOUT_FLAG_DEFRAG 0x8000.
+        var argument = UInt32(group) | (UInt32(6 | 0x8000) << 16)
+        guard setsockopt(pcap_fileno(raw), 263, 18, &argument, socklen_t(MemoryLayout<UInt32>.size)) == 0 else {
             throw CaptureError("\(name): cannot join packet fanout group \(group): \(String(cString: strerror(errno)))")
         }
+        var program = Self.fanoutProgram
+        let status = program.withUnsafeMutableBufferPointer { instructions -> Int32 in
+            var fprog = sock_fprog(len: UInt16(instructions.count), filter: instructions.baseAddress)
+            return setsockopt(pcap_fileno(raw), 263, 22, &fprog, socklen_t(MemoryLayout<sock_fprog>.size))
+        }
+        guard status == 0 else {
+            throw CaptureError("\(name): cannot set the packet fanout program of group \(group): \(String(cString: strerror(errno)))")
+        }
     }
+
+    /// The fan-out program: for IPv4 the two addresses, for IPv6 the eight words of both,
+    /// XORed (so either order gives the same value), then multiplied and shifted to spread the
+    /// bits; the kernel takes the result modulo the members. Loads go through `SKF_NET_OFF`, so
+    /// they find the network header wherever the frame's link header ends. A frame the kernel
+    /// does not see as IP (MPLS, a VLAN tag the interface did not strip) goes to the first member.
+    static let fanoutProgram: [sock_filter] = {
+        let net: UInt32 = 0xFFF0_0000  // SKF_NET_OFF
+        func op(_ code: UInt16, _ k: UInt32 = 0, _ jt: UInt8 = 0, _ jf: UInt8 = 0) -> sock_filter { sock_filter(code: code, jt: jt, jf: jf, k: k) }
+        let ldh: UInt16 = 0x28, ldw: UInt16 = 0x20, jeq: UInt16 = 0x15, tax: UInt16 = 0x07, xorX: UInt16 = 0xAC, ja: UInt16 = 0x05
+        var program = [
+            op(ldh, 0xFFFF_F000),            // 0: A = skb->protocol (SKF_AD_OFF + SKF_AD_PROTOCOL)
+            op(jeq, 0x0800, 1, 0),           // 1: IPv4 → 3
+            op(jeq, 0x86DD, 5, 28),          // 2: IPv6 → 8, else → 31
+            op(ldw, net &+ 12), op(tax), op(ldw, net &+ 16), op(xorX),  // 3-6: source ^ destination
+            op(ja, 24),                      // 7: → 32
+            op(ldw, net &+ 8),               // 8
+        ]
+        for offset in stride(from: UInt32(12), through: 36, by: 4) { program += [op(tax), op(ldw, net &+ offset), op(xorX)] }  // 9-29
+        program += [
+            op(ja, 1),                       // 30: → 32
+            op(0x00, 0),                     // 31: A = 0
+            op(0x24, 0x9E37_79B1),           // 32: A *= golden ratio
+            op(0x74, 16),                    // 33: A >>= 16
+            op(0x16),                        // 34: return A
+        ]
+        return program
+    }()
 
     /// Hands every packet that is ready now (at most `limit`) to `body`, straight from
     /// libpcap's ring: borrowed bytes valid only during the call. Returns how many it handed

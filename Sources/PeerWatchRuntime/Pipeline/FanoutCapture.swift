@@ -6,7 +6,8 @@ import Synchronization
 
 /// Live capture on one or several workers: each worker opens its own libpcap handle on the
 /// interface and, when there are several, joins it to one `PACKET_FANOUT` group, so that the
-/// kernel spreads flows between them by its symmetric flow hash and no thread copies a packet. Each worker owns its engine outright
+/// kernel deals flows between them by a symmetric hash of their addresses (see
+/// `PcapHandle.joinFanout`) and no thread copies a packet. Each worker owns its engine outright
 /// (its share of the flow table, its decoder pools), reads its ring with `pcap_dispatch`, does
 /// its own housekeeping once a second (idle flows expire on the wall clock), and hands its
 /// events to the one output, which keeps the alert chain in one order. The tally of flagged

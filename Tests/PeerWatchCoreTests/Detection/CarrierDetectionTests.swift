@@ -67,6 +67,30 @@ import PeerWatchTestSupport
         #expect(ends.map(\.initiator) == EngineHarness.flowEnds(plain).map(\.initiator))
     }
 
+    /// Every packet of the traffic cut into fragments of 32 bytes sent last first, plain and
+    /// inside tunnels (the inner packet fragmented, the tunnel packets whole): the same alerts.
+    @Test(arguments: ["none", "gtpu", "vxlan", "stack"])
+    func theSameAlertsInFragments(profileName: String) throws {
+        let profile = CarrierProfile.all.first { $0.name == profileName } ?? CarrierProfile("none", [])
+        var cut: [Frame] = []
+        for frame in traffic() {
+            let packet = try #require(CarrierBuilder.ipPacket(ofEthernet: frame.bytes))
+            let pieces = packet.count > 60 ? CarrierBuilder.fragments(of: packet, size: 32, identification: UInt32(cut.count)) : [packet]
+            let forward = packet[12 ..< 16].lexicographicallyPrecedes(packet[16 ..< 20])
+            for piece in pieces.reversed() {
+                cut.append(Frame(bytes: CarrierBuilder.wrap(ip: piece, in: forward ? profile.layers : profile.reverseLayers), timestamp: frame.timestamp))
+            }
+        }
+        #expect(cut.count > 2 * traffic().count)
+        let plain = EngineHarness.matches(EngineHarness.run(traffic(), watchList: Self.watchList))
+        let matches = EngineHarness.matches(EngineHarness.run(cut, watchList: Self.watchList))
+        #expect(matches.map(\.observation.proto) == [.bittorrent, .bittorrentDHT, .utp])
+        #expect(matches.map(\.source) == plain.map(\.source) && matches.map(\.observation.role) == plain.map(\.observation.role))
+        var expected = profileName == "none" ? Carrier() : try #require(CarrierDecodingTests.expected[profileName])
+        expected.reassembled = true
+        #expect(matches.allSatisfy { $0.carrier == expected }, "\(matches.map(\.carrier))")
+    }
+
     @Test func aBearersUplinkAndDownlinkAreOneFlowAndCounted() throws {
         let profile = try #require(CarrierProfile.all.first { $0.name == "gtpu" })
         var engine = DetectionEngine(watchList: Self.watchList)

@@ -68,6 +68,26 @@ import PeerWatchTestSupport
         #expect(r.inFlight == 0 && r.counters[FragmentOutcome.timedOut.rawValue] == 1)
     }
 
+    /// A flood of datagrams that never complete, beside ones that do: the oldest waiting one
+    /// goes each time, and what is held stays within the caps.
+    @Test func aFloodOfUnfinishedDatagramsEvictsOldestFirst() {
+        var limits = FragmentLimits()
+        limits.maxDatagrams = 16
+        var r = FragmentReassembler(limits: limits)
+        var completed = 0
+        for id in 0 ..< 20_000 {
+            var key = Self.key
+            key.identification = UInt32(id)
+            let time = Self.start.adding(seconds: Int64(id / 1_000))
+            _ = insert(&r, key, offset: 0, more: true, [UInt8](repeating: 1, count: 8), at: time)
+            if id % 2 == 0, insert(&r, key, offset: 8, more: false, [2], at: time) != nil { completed += 1 }
+            #expect(r.inFlight <= 16)
+        }
+        #expect(completed == 10_000)
+        #expect(r.counters[FragmentOutcome.evicted.rawValue] == 10_000 - 16)
+        #expect(r.inFlight == 16)
+    }
+
     // MARK: - Through the engine
 
     static let hash: [UInt8] = Hex.decode("dcfcdccfb9e670ccc3dd40c78c161f2bea243126") ?? []
