@@ -17,9 +17,7 @@ public enum CaptureFileFrames {
     /// - Throws: `CaptureError` for a file libpcap cannot read, or of a link type PeerWatch refuses.
     public static func read(_ path: String) throws(CaptureError) -> (link: LinkType, frames: [CapturedFrame]) {
         let handle = try PcapHandle.openFile(path)
-        guard let link = LinkType(dlt: handle.dataLinkType) else {
-            throw CaptureError("\(path): link type \(handle.dataLinkName) is not supported")
-        }
+        let link = try handle.linkType(of: path)
         var frames: [CapturedFrame] = []
         while true {
             switch try handle.next() {

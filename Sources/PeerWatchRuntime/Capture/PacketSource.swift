@@ -52,10 +52,7 @@ struct CaptureLoop {
     /// FIFOs, pipes and standard input are opened only once, when their turn comes.
     static func validate(files: [String]) throws(CaptureError) {
         for path in files where PcapHandle.isRegularFile(path) {
-            let handle = try PcapHandle.openFile(path)
-            guard LinkType(dlt: handle.dataLinkType) != nil else {
-                throw CaptureError("\(path): link type \(handle.dataLinkName) (\(handle.dataLinkType)) is not supported; PeerWatch reads Ethernet, Linux SLL/SLL2, raw IP and BSD loopback captures")
-            }
+            _ = try PcapHandle.openFile(path).linkType(of: path)
         }
     }
 
@@ -82,9 +79,7 @@ struct CaptureLoop {
                     if shouldStop() { return .stopped }
                     throw error
                 }
-                guard let link = LinkType(dlt: input.handle.dataLinkType) else {
-                    throw CaptureError("\(path): link type \(input.handle.dataLinkName) (\(input.handle.dataLinkType)) is not supported; PeerWatch reads Ethernet, Linux SLL/SLL2, raw IP and BSD loopback captures")
-                }
+                let link = try input.handle.linkType(of: path)
                 onOpen(input.handle.dataLinkName)
                 var count = 0
                 reading: while true {
@@ -116,9 +111,7 @@ struct CaptureLoop {
             // The first open must succeed: a wrong interface name is a clear, fatal error. Later,
             // a capture that fails (interface down or gone) is reopened with backoff.
             var handle = try PcapHandle.openLive(options)
-            guard LinkType(dlt: handle.dataLinkType) != nil else {
-                throw CaptureError("\(options.interface): link type \(handle.dataLinkName) (\(handle.dataLinkType)) is not supported")
-            }
+            _ = try handle.linkType(of: options.interface)
             onOpen(handle.dataLinkName)
             var backoff = Self.firstRetry
             while !shouldStop() {
@@ -142,9 +135,7 @@ struct CaptureLoop {
                     if shouldStop() { return .stopped }
                     do throws(CaptureError) {
                         let candidate = try PcapHandle.openLive(options)
-                        guard LinkType(dlt: candidate.dataLinkType) != nil else {
-                            throw CaptureError("\(options.interface): link type \(candidate.dataLinkName) is not supported")
-                        }
+                        _ = try candidate.linkType(of: options.interface)
                         reopened = .some(consume candidate)
                     } catch {
                         backoff = min(backoff * 2, Self.maxRetry)

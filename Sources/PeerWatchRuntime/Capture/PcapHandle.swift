@@ -203,6 +203,15 @@ struct PcapHandle: ~Copyable {
     /// The descriptor to wait on for packets. The corresponding C function is `pcap_get_selectable_fd`.
     var selectableDescriptor: Int32 { pcap_get_selectable_fd(raw) }
 
+    /// The decoder for the handle's link type, or an error naming `source` and the type for
+    /// one PeerWatch does not read (the one wording for files, pipes and interfaces).
+    func linkType(of source: String) throws(CaptureError) -> LinkType {
+        guard let link = LinkType(dlt: dataLinkType) else {
+            throw CaptureError("\(source): link type \(dataLinkName) (\(dataLinkType)) is not supported; PeerWatch reads Ethernet, Linux SLL/SLL2, raw IP and BSD loopback captures")
+        }
+        return link
+    }
+
     /// The data-link type. The corresponding C function is `pcap_datalink`.
     var dataLinkType: Int32 { pcap_datalink(raw) }
 

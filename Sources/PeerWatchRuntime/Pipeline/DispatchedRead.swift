@@ -95,9 +95,7 @@ final class DispatchedRead {
         for path in paths {
             if shouldStop() { return .stopped }
             let input = try CaptureInput.open(path, stop: stop)
-            guard let link = LinkType(dlt: input.handle.dataLinkType) else {
-                throw CaptureError("\(path): link type \(input.handle.dataLinkName) (\(input.handle.dataLinkType)) is not supported; PeerWatch reads Ethernet, Linux SLL/SLL2, raw IP and BSD loopback captures")
-            }
+            let link = try input.handle.linkType(of: path)
             onOpen(input.handle.dataLinkName)
             if input.relay == nil, let classic = ClassicPcapReader.open(path) {
                 var previous: CaptureChunk?
