@@ -17,16 +17,24 @@ struct CarrierConformanceTests {
         }.sorted()
     }
 
+    /// A capture's watch list, its plain run, and its frames, for re-wrapping.
+    static func plainRun(_ truth: Corpus.Truth) throws
+        -> (directory: TemporaryDirectory, list: WatchListSnapshot, plain: OfflineAnalysis.Result, link: LinkType, frames: [CapturedFrame])
+    {
+        let directory = try TemporaryDirectory()
+        let path = try #require(Corpus.root).appendingPathComponent("pcap/\(truth.capture)").path
+        let list = try Corpus.watchList(for: truth, in: directory)
+        let plain = try OfflineAnalysis.run(paths: [path], watchList: list)
+        let (link, frames) = try CaptureFileFrames.read(path)
+        return (directory, list, plain, link, frames)
+    }
+
     @Test(arguments: CarrierProfile.all)
     func everyCaptureThroughEveryCarrierFindsTheSame(profile: CarrierProfile) throws {
         try #require(Corpus.isPresent)
         var capturesWithMatches = 0
         for truth in try Corpus.truths() {
-            let directory = try TemporaryDirectory()
-            let path = try #require(Corpus.root).appendingPathComponent("pcap/\(truth.capture)").path
-            let list = try Corpus.watchList(for: truth, in: directory)
-            let plain = try OfflineAnalysis.run(paths: [path], watchList: list)
-            let (link, frames) = try CaptureFileFrames.read(path)
+            let (directory, list, plain, link, frames) = try Self.plainRun(truth)
             let wrapped = frames.compactMap { frame in
                 CarrierBuilder.rewrap(frame.bytes, link: link, in: profile).map { Frame(bytes: $0, timestamp: frame.timestamp) }
             }
@@ -49,11 +57,7 @@ struct CarrierConformanceTests {
         try #require(Corpus.isPresent)
         var reassembledMatches = 0, reassembled = 0
         for truth in try Corpus.truths() {
-            let directory = try TemporaryDirectory()
-            let path = try #require(Corpus.root).appendingPathComponent("pcap/\(truth.capture)").path
-            let list = try Corpus.watchList(for: truth, in: directory)
-            let plain = try OfflineAnalysis.run(paths: [path], watchList: list)
-            let (link, frames) = try CaptureFileFrames.read(path)
+            let (directory, list, plain, link, frames) = try Self.plainRun(truth)
             var cut: [Frame] = []
             for frame in frames {
                 guard let packet = CarrierBuilder.ipPacket(of: frame.bytes, link: link) else { continue }

@@ -415,17 +415,11 @@ public enum PacketDecoder {
             var headers = 0
             while true {
                 switch next {
-                case 0, 43, 60, 135, 139, 140:
-                    // Hop-by-hop, routing, destination options, mobility, HIP, shim6: length in 8-octet units.
+                case 0, 43, 60, 135, 139, 140, 51:
+                    // Hop-by-hop, routing, destination options, mobility, HIP, shim6: length in
+                    // 8-octet units; the authentication header (51): in 4-octet units, minus two.
                     guard let nextHeader = reader.peekByte(), let units = reader.peekByte(at: 1) else { return .failure(Stop(reason: .malformedIP)) }
-                    let length = (Int(units) + 1) * 8
-                    guard reader.skip(length) else { return .failure(Stop(reason: .malformedIP)) }
-                    declared -= length
-                    next = nextHeader
-                case 51:
-                    // Authentication header: length in 4-octet units, minus two.
-                    guard let nextHeader = reader.peekByte(), let units = reader.peekByte(at: 1) else { return .failure(Stop(reason: .malformedIP)) }
-                    let length = (Int(units) + 2) * 4
+                    let length = next == 51 ? (Int(units) + 2) * 4 : (Int(units) + 1) * 8
                     guard reader.skip(length) else { return .failure(Stop(reason: .malformedIP)) }
                     declared -= length
                     next = nextHeader

@@ -138,23 +138,11 @@ public final class Pipeline {
     /// keep the flows, and events come back in capture order.
     private func runDispatched(paths: [String], output: AlertOutput, stop: StopSignal, onCaptureOpen: () -> Void) throws(CaptureError) -> PipelineReport {
         let read = DispatchedRead(paths: paths, threads: options.threads, configuration: options.engine, watchLists: watchLists, stop: stop)
-        var opened = false
-        var lastMetrics = Duration.zero
-        let clock = options.clock
+        var progress = Progress()
         let outcome = read.run(onOpen: { [logger, options] linkName in
-            if !opened {
-                opened = true
-                logger.info("capture started", metadata: ["capture.source": "\(Self.describe(options.source))", "capture.link": "\(linkName)",
-                                                          "capture.workers": "\(options.threads)"])
-                onCaptureOpen()
-            }
+            if progress.open(linkName, logger: logger, options: options, workers: options.threads) { onCaptureOpen() }
         }, onTick: { [options] in
-            options.heartbeat?()
-            let now = clock.monotonic()
-            if now - lastMetrics >= .seconds(1), let metrics = options.metrics {
-                lastMetrics = now
-                metrics.update(read.counters, activeFlows: read.flowCount)
-            }
+            progress.tick(options) { $0.update(read.counters, activeFlows: read.flowCount) }
         }, submit: { output.submit($0) })
         let counters = read.counters
         options.metrics?.update(counters, activeFlows: 0)
@@ -170,25 +158,15 @@ public final class Pipeline {
         var loop = CaptureLoop(source: .files(paths), stop: stop)
         var events: [DetectionEvent] = []
         events.reserveCapacity(64)
-        let clock = options.clock, watchLists = watchLists
-        var lastMetrics = Duration.zero
-        var opened = false
+        let watchLists = watchLists
+        var progress = Progress()
         var failure: CaptureError?
         var end = CaptureEnd.stopped
         do {
             end = try loop.run(onOpen: { [logger, options] linkName in
-                if !opened {
-                    opened = true
-                    logger.info("capture started", metadata: ["capture.source": "\(Self.describe(options.source))", "capture.link": "\(linkName)"])
-                    onCaptureOpen()
-                }
+                if progress.open(linkName, logger: logger, options: options, workers: nil) { onCaptureOpen() }
             }, onTick: { [options] in
-                options.heartbeat?()
-                let now = clock.monotonic()
-                if now - lastMetrics >= .seconds(1), let metrics = options.metrics {
-                    lastMetrics = now
-                    metrics.update(engine.counters, activeFlows: engine.flowCount)
-                }
+                progress.tick(options) { $0.update(engine.counters, activeFlows: engine.flowCount) }
             }, consume: { bytes, wireLength, timestamp, link in
                 // One relaxed load per packet; the lock only when a reload moved the generation.
                 if watchLists.generation != generation {
@@ -210,6 +188,32 @@ public final class Pipeline {
         options.metrics?.update(engine.counters, activeFlows: 0)
         return PipelineReport(counters: engine.counters, capture: nil, recordsWritten: 0, recordsDropped: 0, end: end,
                               flowsAtEnd: flowsAtEnd, footprint: footprint, failure: failure)
+    }
+
+    /// What both offline paths do as their capture goes: say once that it started, feed the
+    /// heartbeat, and publish the metrics once a second.
+    private struct Progress {
+        var opened = false
+        var lastMetrics = Duration.zero
+
+        /// Logs the start the first time; returns whether this was it.
+        mutating func open(_ linkName: String, logger: Logger, options: PipelineOptions, workers: Int?) -> Bool {
+            guard !opened else { return false }
+            opened = true
+            var metadata: Logger.Metadata = ["capture.source": "\(Pipeline.describe(options.source))", "capture.link": "\(linkName)"]
+            if let workers { metadata["capture.workers"] = "\(workers)" }
+            logger.info("capture started", metadata: metadata)
+            return true
+        }
+
+        mutating func tick(_ options: PipelineOptions, publish: (PeerWatchMetrics) -> Void) {
+            options.heartbeat?()
+            let now = options.clock.monotonic()
+            if now - lastMetrics >= .seconds(1), let metrics = options.metrics {
+                lastMetrics = now
+                publish(metrics)
+            }
+        }
     }
 
     /// The statistics line of a live capture.
