@@ -42,6 +42,16 @@ enum Corpus {
             case ("bittorrent-dht", "announce_peer"): allowed.insert("dht.announce_peer/offering")
             case ("bittorrent-lsd", "BT-SEARCH"): allowed.insert("lsd/seeking")
             case ("bittorrent-tracker", "announce"), ("bittorrent-tracker", "http_announce"): allowed.insert("tracker.announce/seeking")
+            case ("gnutella", let hit) where hit.hasPrefix("query_hit("): allowed.insert("query_hit/offering")
+            case ("gnutella", let query) where query.hasPrefix("query("): allowed.insert("query/seeking")
+            case ("gnutella2", "Q2"): allowed.insert("g2.query/seeking")
+            case ("gnutella2", "QH2"): allowed.insert("g2.hit/offering")
+            case ("gnutella-dht", "mojito_find_value_ALOC"): allowed.insert("dht.find_value/seeking")
+            case ("gnutella-dht", "mojito_store_ALOC"): allowed.insert("dht.store/offering")
+            // A download request names the file by URN; the response names what it serves.
+            case ("gnutella", let uri) where uri == "request_uri" || uri.hasPrefix("http request URI"): allowed.insert("download/seeking")
+            case ("gnutella", let header) where header == "response_header" || header.hasPrefix("http header"):
+                allowed.insert("content_urn/transferring")
             default: allowed.insert("unknown truth message \(proto)/\(message)")
             }
         }
@@ -113,7 +123,7 @@ struct ConformanceTests {
     /// announcements 5 minutes apart fall in two flow lifetimes (the UDP idle timeout is 120 s).
     static let matchCounts = [
         "ndpi-bittorrent.pcap": 24, "ndpi-bittorrent_tcp_miss.pcapng": 1, "ndpi-bittorrent_utp.pcap": 4,
-        "ndpi-bt-http.pcapng": 1, "ndpi-bt_search.pcap": 2, "suricata-bittorrent-dht.pcap": 1,
+        "ndpi-bt-http.pcapng": 1, "ndpi-bt_search.pcap": 2, "suricata-bittorrent-dht.pcap": 1, "ndpi-gnutella.pcap": 663,
     ]
 
     @Test func theCorpusIsThere() throws {
@@ -122,12 +132,27 @@ struct ConformanceTests {
     }
 
     /// The protocols whose identifiers PeerWatch decodes today (truth `protocol` names).
-    static let decodedProtocols: Set<String> = ["bittorrent", "utp", "bittorrent-dht", "bittorrent-tracker", "bittorrent-lsd"]
+    static let decodedProtocols: Set<String> = ["bittorrent", "utp", "bittorrent-dht", "bittorrent-tracker", "bittorrent-lsd",
+                                                "gnutella", "gnutella2", "gnutella-dht", "edonkey", "kad", "directconnect"]
 
     @Test func everyBitTorrentHandshakeCaptureMatchesItsTruthExactly() throws {
         let truths = try Corpus.truths().filter { truth in truth.expect.contains { ($0["protocol"] as? String) == "bittorrent" } }
         try #require(Corpus.isPresent)
         #expect(truths.map(\.capture).sorted() == ["ndpi-bittorrent.pcap", "ndpi-bittorrent_tcp_miss.pcapng"])
+        for truth in truths {
+            try check(truth)
+        }
+    }
+
+    /// ndpi-gnutella.pcap's 663 identifiers, most inside deflated Gnutella and G2 links, each on
+    /// its flow at the packet that completed it; the eDonkey hello capture and Zeek's long
+    /// Gnutella line, with nothing invented (the eDonkey user hashes and the Mojito PROX key
+    /// are in the watch list as traps).
+    @Test func everyGnutellaAndEDonkeyCaptureMatchesItsTruthExactly() throws {
+        try #require(Corpus.isPresent)
+        let names: Set<String> = ["ndpi-gnutella.pcap", "ndpi-edonkey.pcap", "zeek-gnutella-max-line.pcapng"]
+        let truths = try Corpus.truths().filter { names.contains($0.capture) }
+        #expect(truths.count == 3)
         for truth in truths {
             try check(truth)
         }

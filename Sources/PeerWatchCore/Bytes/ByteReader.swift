@@ -49,6 +49,11 @@ public struct ByteReader {
         return T(bigEndian: base.loadUnaligned(fromByteOffset: offset &+ skipping, as: T.self))
     }
 
+    /// Returns the little-endian integer `skipping` bytes ahead without moving, or `nil`.
+    public func peekLittleEndianInteger<T: FixedWidthInteger>(as: T.Type = T.self, at skipping: Int = 0) -> T? {
+        peekInteger(as: T.self, at: skipping).map { T(littleEndian: T(bigEndian: $0)) }
+    }
+
     /// Returns the byte `skipping` bytes ahead without moving, or `nil`.
     public func peekByte(at skipping: Int = 0) -> UInt8? {
         guard skipping >= 0, skipping < remaining else { return nil }

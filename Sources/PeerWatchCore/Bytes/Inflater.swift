@@ -69,6 +69,12 @@ public final class Inflater {
         buffer.deallocate()
     }
 
+    /// Makes the inflater ready for a new stream of the same format, keeping its memory.
+    public func reset() {
+        ended = inflateReset(stream) != Z_OK
+        produced = 0
+    }
+
     /// Inflates `input`, calling `output` with what comes out, until the input is used up, the
     /// stream ends, or `limit` bytes in all have been produced.
     /// - Parameter limit: the most output this inflater may produce over its whole life.

@@ -28,7 +28,7 @@ public enum MagnetLink {
             guard isExactTopic(name) else { return true }
             topics += 1
             guard topics <= maxTopics else { return false }
-            _ = HTTPText.percentDecoded(value, capacity: 160) { decoded -> Void in topic(decoded, found: found) }
+            _ = HTTPText.percentDecoded(value, capacity: 160) { decoded -> Void in URN.parse(decoded, found: found) }
             return true
         }
         return topics
@@ -79,37 +79,6 @@ public enum MagnetLink {
 
     // MARK: - Topics
 
-    private static func topic(_ value: UnsafeRawBufferPointer, found: (ContentID) -> Void) {
-        var reader = ByteReader(value)
-        guard take(&reader, "urn:") else { return }
-        if take(&reader, "btih:") {
-            let digest = reader.remainingBytes
-            if let id = HTTPText.hexID(digest, kind: .btih) ?? base32ID(digest, kind: .btih) { found(id) }
-        } else if take(&reader, "btmh:") {
-            // Multihash: 0x12 (SHA2-256), 0x20 (32 bytes), then the digest.
-            guard take(&reader, "1220"), let id = HTTPText.hexID(reader.remainingBytes, kind: .btihV2) else { return }
-            found(id)
-        } else if take(&reader, "sha1:") {
-            let digest = reader.remainingBytes
-            if let id = base32ID(digest, kind: .sha1) ?? HTTPText.hexID(digest, kind: .sha1) { found(id) }
-        } else if take(&reader, "ed2khash:") || take(&reader, "ed2k:") {
-            if let id = HTTPText.hexID(reader.remainingBytes, kind: .ed2k) { found(id) }
-        } else if take(&reader, "tree:tiger") {
-            // "tree:tiger:", "tree:tiger/:", "tree:tiger/1024:"
-            while let byte = reader.peekByte(), byte != UInt8(ascii: ":") { reader.skip(1) }
-            guard reader.skip(1) else { return }
-            let digest = reader.remainingBytes
-            if let id = base32ID(digest, kind: .tth) ?? HTTPText.hexID(digest, kind: .tth) { found(id) }
-        } else if take(&reader, "bitprint:") {
-            let digest = reader.remainingBytes
-            guard digest.count == 72, digest[32] == UInt8(ascii: ".") else { return }
-            if let sha1 = base32ID(UnsafeRawBufferPointer(rebasing: digest[0 ..< 32]), kind: .sha1) { found(sha1) }
-            if let tiger = base32ID(UnsafeRawBufferPointer(rebasing: digest[33...]), kind: .tth) { found(tiger) }
-        } else if take(&reader, "md5:") {
-            if let id = HTTPText.hexID(reader.remainingBytes, kind: .md5) { found(id) }
-        }
-    }
-
     /// An identifier from base32 text of exactly the kind's length, or `nil`.
     static func base32ID(_ text: UnsafeRawBufferPointer, kind: ContentID.Kind) -> ContentID? {
         let length = kind.digestLength
@@ -146,7 +115,7 @@ public enum MagnetLink {
         return name[3...].allSatisfy { (UInt8(ascii: "0") ... UInt8(ascii: "9")).contains($0) }
     }
 
-    private static func take(_ reader: inout ByteReader, _ text: StaticString) -> Bool {
+    static func take(_ reader: inout ByteReader, _ text: StaticString) -> Bool {
         let matches = text.withUTF8Buffer { wanted -> Bool in
             guard reader.remaining >= wanted.count, let bytes = reader.peekBytes(count: wanted.count) else { return false }
             for index in 0 ..< wanted.count where HTTPText.lowercased(bytes[index]) != wanted[index] { return false }

@@ -55,6 +55,10 @@ public struct DecodeContext {
     public internal(set) var sign: P2PProtocol?
     /// Whether the packet showed that the flow is likely an encrypted stream of a family.
     var likelyEncrypted = false
+    /// The one inflater for whole compressed messages, made at the first, reset for each.
+    var messageInflater: Inflater?
+    /// Reused output of `inflateMessage`.
+    var scratch: [UInt8] = []
 
     init(configuration: EngineConfiguration) {
         budgets = SharedBudgets(limits: configuration.decoderLimits)

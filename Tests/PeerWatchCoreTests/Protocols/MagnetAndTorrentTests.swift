@@ -144,6 +144,7 @@ import PeerWatchTestSupport
                     switch finding {
                     case .torrentFile(let bytes): torrents.append(Array(bytes))
                     case .magnet(let id): magnets.append(id.hex)
+                    case .headers: break
                     }
                 }
             }

@@ -76,6 +76,22 @@ public enum HTTPText {
         return UnsafeRawBufferPointer(rebasing: bytes[start ..< end])
     }
 
+    /// Whether `bytes` contain `text` (lowercase), compared case-insensitively.
+    public static func contains(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        text.withUTF8Buffer { needle in
+            guard needle.count <= bytes.count else { return false }
+            for start in 0 ... (bytes.count - needle.count) {
+                var match = true
+                for index in 0 ..< needle.count where HTTPText.lowercased(bytes[start + index]) != needle[index] {
+                    match = false
+                    break
+                }
+                if match { return true }
+            }
+            return false
+        }
+    }
+
     /// ASCII lowercase of one byte.
     public static func lowercased(_ byte: UInt8) -> UInt8 {
         (UInt8(ascii: "A") ... UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte

@@ -119,18 +119,7 @@ extension BitTorrent {
         }
 
         static func contains(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
-            text.withUTF8Buffer { needle in
-                guard needle.count <= bytes.count else { return false }
-                for start in 0 ... (bytes.count - needle.count) {
-                    var match = true
-                    for index in 0 ..< needle.count where HTTPText.lowercased(bytes[start + index]) != needle[index] {
-                        match = false
-                        break
-                    }
-                    if match { return true }
-                }
-                return false
-            }
+            HTTPText.contains(bytes, text)
         }
 
         static func decimal(_ bytes: UnsafeRawBufferPointer) -> Int64? {

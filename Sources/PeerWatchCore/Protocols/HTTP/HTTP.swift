@@ -33,12 +33,14 @@ public enum HTTP {
     /// Request methods a client stream may open with.
     static let methods: [[UInt8]] = ["GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "CONNECT ", "PATCH ", "TRACE "].map { Array($0.utf8) }
     static let statusLine = Array("HTTP/1.".utf8)
+    /// Every opening, in one array made once.
+    static let openings = methods + [statusLine]
 
     /// Whether a direction's first bytes open HTTP: `.yes` for a request method or a status line,
     /// `.needMore` while they are a prefix of one, `.no` otherwise.
     static func recognise(_ first: UnsafeRawBufferPointer) -> Recognition {
         var undecided = false
-        for opening in methods + [statusLine] {
+        for opening in openings {
             let count = min(opening.count, first.count)
             var same = true
             for index in 0 ..< count where first[index] != opening[index] {
@@ -50,47 +52,6 @@ public enum HTTP {
             undecided = true
         }
         return undecided ? .needMore : .no
-    }
-
-    /// What HTTP keeps of one probing direction: its first bytes, until they tell (8 at most).
-    struct DirectionProbe {
-        private var opening: UInt64 = 0
-        private var kept = 0
-        /// Bytes kept from chunks before the one that decided.
-        private var keptBefore = 0
-        private(set) var verdict = Recognition.needMore
-
-        /// Looks at the direction's next in-order bytes.
-        mutating func offer(_ chunk: StreamChunk) -> Recognition {
-            guard verdict == .needMore else { return verdict }
-            guard case .data(let bytes) = chunk else {
-                verdict = .no
-                return verdict
-            }
-            keptBefore = kept
-            let take = min(8 - kept, bytes.count)
-            withUnsafeMutableBytes(of: &opening) { raw in
-                for index in 0 ..< take { raw[kept + index] = bytes[index] }
-            }
-            kept += take
-            verdict = withUnsafeBytes(of: opening) { raw in HTTP.recognise(UnsafeRawBufferPointer(rebasing: raw[0 ..< kept])) }
-            return verdict
-        }
-
-        /// Hands over the first bytes kept, so that the decoder sees the direction from its start:
-        /// for the direction whose latest chunk decided (and is decoded next), those of the chunks
-        /// before it; for the other, all of them.
-        func replay(includingLatest: Bool, _ body: (UnsafeRawBufferPointer) -> Void) {
-            let count = includingLatest ? kept : keptBefore
-            guard count > 0 else { return }
-            withUnsafeBytes(of: opening) { raw in body(UnsafeRawBufferPointer(rebasing: raw[0 ..< count])) }
-        }
-    }
-
-    /// Probing state of a TCP flow, both directions.
-    struct StreamProbe {
-        var toServer = DirectionProbe()
-        var toClient = DirectionProbe()
     }
 
     /// The decoder state of an HTTP flow: per direction, the request-line scanner and the
@@ -139,6 +100,10 @@ public enum HTTP {
                     }
                 case .magnet(let id):
                     context.observe(Observation(proto: .http, message: .http(.magnet), role: .seeking, contentID: id, context: .http(Context())))
+                case .headers(let block, let status):
+                    // Other families' identifiers in response headers; they note their own sign.
+                    Families.extractFromResponseHeaders(block, status: status, context: &context)
+                    return
                 }
                 context.recognised(.http)
             }

@@ -24,6 +24,8 @@ public struct HTTPResponseScanner: Sendable {
         case torrentFile(UnsafeRawBufferPointer)
         /// An identifier of a magnet link in a text body.
         case magnet(ContentID)
+        /// A response's header block (status line included), and its status code.
+        case headers(UnsafeRawBufferPointer, status: Int)
     }
 
     private enum Framing: Sendable {
@@ -95,7 +97,7 @@ public struct HTTPResponseScanner: Sendable {
                 guard Self.startsLikeAResponse(bytes) else { return finish(budget: &budget) }
                 state = .headers
             case .headers:
-                bytes = takeHeaders(bytes, budget: &budget)
+                bytes = takeHeaders(bytes, budget: &budget, found: found)
             case .body:
                 bytes = takeBody(bytes, budget: &budget, found: found)
             }
@@ -136,7 +138,7 @@ public struct HTTPResponseScanner: Sendable {
 
     // MARK: - Headers
 
-    private mutating func takeHeaders(_ bytes: UnsafeRawBufferPointer, budget: inout Int) -> UnsafeRawBufferPointer {
+    private mutating func takeHeaders(_ bytes: UnsafeRawBufferPointer, budget: inout Int, found: (Finding) -> Void) -> UnsafeRawBufferPointer {
         if header.isEmpty, responses >= Self.maxResponses {
             finish(budget: &budget)
             return UnsafeRawBufferPointer(rebasing: bytes[bytes.count...])
@@ -161,12 +163,12 @@ public struct HTTPResponseScanner: Sendable {
             return UnsafeRawBufferPointer(rebasing: bytes[bytes.count...])
         }
         let usedFromThisChunk = end - (header.count - take)
-        header.withUnsafeBytes { beginMessage(UnsafeRawBufferPointer(rebasing: $0[0 ..< end]), budget: &budget) }
+        header.withUnsafeBytes { beginMessage(UnsafeRawBufferPointer(rebasing: $0[0 ..< end]), budget: &budget, found: found) }
         header.removeAll(keepingCapacity: true)
         return UnsafeRawBufferPointer(rebasing: bytes[usedFromThisChunk...])
     }
 
-    private mutating func beginMessage(_ block: UnsafeRawBufferPointer, budget: inout Int) {
+    private mutating func beginMessage(_ block: UnsafeRawBufferPointer, budget: inout Int, found: (Finding) -> Void) {
         var status = 0
         var contentLength: Int?
         var chunked = false
@@ -194,6 +196,7 @@ public struct HTTPResponseScanner: Sendable {
             }
             return true
         }
+        found(.headers(block, status: status))
         isTorrent = contentType.map { Self.containsLowercased($0, "bittorrent") } ?? false
         isText = !encoded && (contentType.map { type in
             Self.containsLowercased(type, "text/") || Self.containsLowercased(type, "json") || Self.containsLowercased(type, "xml")
@@ -367,6 +370,6 @@ public struct HTTPResponseScanner: Sendable {
     }
 
     private static func containsLowercased(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
-        BitTorrent.HTTPTracker.contains(bytes, text)
+        HTTPText.contains(bytes, text)
     }
 }
