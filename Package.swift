@@ -71,7 +71,7 @@ let package = Package(
         // Builds packets and capture files in code, for tests and tools.
         .target(
             name: "PeerWatchTestSupport",
-            dependencies: ["PeerWatchCore"],
+            dependencies: ["PeerWatchCore", "CZlib"],
             swiftSettings: strict
         ),
         // tools/seedgen: writes the deterministic demo capture and watch list in seeds/.
