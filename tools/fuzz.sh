@@ -5,14 +5,15 @@
 #   tools/fuzz.sh --libfuzzer [--time S] [--seed S] [TARGET...]  coverage-guided, S seconds a target (default 60)
 #
 # Targets: bencode dht utp tracker handshake metadata http magnet torrent endfinder inflate
-#          watchlist verify packet carrier (all of them when none is named).
+#          watchlist verify packet carrier gnutella gnutella-udp edonkey directconnect (all of them
+#          when none is named).
 # Each mode has its own build folder, so plain `swift build` is never affected. A crash leaves
 # the input that caused it: fuzz-crash-TARGET.bin (mutations) or fuzz-crash-TARGET-* (libFuzzer);
 # replay it with `peerwatch-fuzz --replay FILE TARGET` or by passing the file to the libFuzzer
 # binary with PEERWATCH_FUZZ_TARGET set. The seed is random unless given, and printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGETS=(bencode dht utp tracker handshake metadata http magnet torrent endfinder inflate watchlist verify packet carrier)
+TARGETS=(bencode dht utp tracker handshake metadata http magnet torrent endfinder inflate watchlist verify packet carrier gnutella gnutella-udp edonkey directconnect)
 # A small quarantine keeps AddressSanitizer from churning pages on a million short-lived inputs.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-quarantine_size_mb=16:detect_leaks=0}"
 

@@ -210,6 +210,26 @@ func targets() -> [Target] {
                 carrierEngine.engine.process(frame: raw, wireLength: raw.count, timestamp: Timestamp(microseconds: 1), link: .ethernet, events: &events)
             }
         },
+        Target(name: "gnutella", seeds: familySeeds.gnutella) { input in
+            // The responder's bytes after the handshake, on a plain, a deflated and a G2 link.
+            for (deflate, g2) in [(false, false), (true, false), (true, true)] {
+                let (connect, final, answer) = GnutellaFixtures.handshake(deflate: deflate, g2: g2)
+                streamEngine.run(client: connect + final, server: answer + input)
+            }
+        },
+        Target(name: "gnutella-udp", seeds: familySeeds.gnutellaUDP) { input in
+            streamEngine.datagram(input, port: 28_681)
+        },
+        Target(name: "edonkey", seeds: familySeeds.edonkey) { input in
+            // A client's frames after its hello, and the same bytes as Kad and eDonkey datagrams.
+            streamEngine.run(client: EDonkeyFixtures.hello(userHash: Array(repeating: 7, count: 16), name: "fuzz") + input, server: [])
+            streamEngine.datagram(input, port: 4_672)
+        },
+        Target(name: "directconnect", seeds: familySeeds.directConnect) { input in
+            streamEngine.run(client: bytes("$MyNick f|") + input, server: bytes("$Lock EXTENDEDPROTOCOL Pk=x|"))
+            streamEngine.run(client: bytes("HSUP ADBASE ADTIGR\n") + input, server: [])
+            streamEngine.datagram(input, port: 412)
+        },
         Target(name: "packet", seeds: frames) { input in
             // One engine across inputs, so that flows and reassembly state carry over between them.
             var events: [DetectionEvent] = []
@@ -232,6 +252,71 @@ final class EngineBox {
 nonisolated(unsafe) let sharedEngine = EngineBox()
 /// The carrier target's engine: its list holds the seeds' infohash.
 nonisolated(unsafe) let carrierEngine = EngineBox(listing: ContentID(kind: .btih, bytes: Array(repeating: 0xAB, count: 20)))
+
+/// Seeds of the family targets, built from the test fixtures.
+enum familySeeds {
+    static let hash = Array(repeating: UInt8(0xAB), count: 16)
+    static let gnutella: [[UInt8]] = {
+        let hit = GnutellaFixtures.descriptor(type: 0x81, payload: GnutellaFixtures.queryHit([
+            GnutellaFixtures.Hit(size: 5, name: "a.mp3", extensions: GnutellaFixtures.huge(["urn:sha1:LXIP2A72T5H3BU3GRUMZFYNU3OYDK6FI", "urn:md5:063e5b524d13a12a01f029b7854d888c"])
+                + [0x1C] + GnutellaFixtures.ggep([("H", [1] + Array(repeating: 9, count: 20)), ("LF", [1, 2, 3, 4, 5])])),
+        ]))
+        let q2 = GnutellaFixtures.g2("Q2", children: [GnutellaFixtures.g2URN("bp", Array(repeating: 3, count: 44)), GnutellaFixtures.g2("DN", payload: bytes("x"))], payload: [1])
+        return [hit, Deflate.zlib(hit), Deflate.zlib(q2), q2]
+    }()
+    static let gnutellaUDP: [[UInt8]] = [
+        GnutellaFixtures.mojitoFindValue(key: Array(repeating: 5, count: 20)), GnutellaFixtures.mojitoStore(key: Array(repeating: 5, count: 20), type: "ALOC"),
+        bytes("GND") + [1, 1, 0, 1, 1] + Deflate.zlib(GnutellaFixtures.g2("Q2", children: [GnutellaFixtures.g2URN("sha1", Array(repeating: 1, count: 20))])),
+    ] + gnutella.prefix(1)
+    static let edonkey: [[UInt8]] = [
+        EDonkeyFixtures.frame(0xE3, 0x58, hash), EDonkeyFixtures.frame(0xC5, 0xA2, hash + Array(repeating: 0, count: 16) + [1, 2, 3]),
+        EDonkeyFixtures.packed(0x15, [1, 0, 0, 0] + EDonkeyFixtures.fileEntry(hash: hash, name: "n", size: 3)),
+        EDonkeyFixtures.kadSearchSource(hash, size: 9), EDonkeyFixtures.kadPublishKey(keyword: hash, files: [(hash, "k", 1)]), [0xC5, 0x90] + hash,
+    ]
+    static let directConnect: [[UInt8]] = [
+        bytes("$Search 1.2.3.4:5 F?T?0?9?TTH:3WMUS6WM2ZC7XIPRQDKXWHHJRV4IKYC4OX4ELCA|$ADCSND file TTH/3WMUS6WM2ZC7XIPRQDKXWHHJRV4IKYC4OX4ELCA 0 3|abc|"),
+        bytes("$SR a b\u{5}1 1/1\u{5}TTH:3WMUS6WM2ZC7XIPRQDKXWHHJRV4IKYC4OX4ELCA (1.2.3.4:411)|"),
+        bytes("BSCH AAAB TR3WMUS6WM2ZC7XIPRQDKXWHHJRV4IKYC4OX4ELCA\nDRES A B FNx\\sy SI3 TR3WMUS6WM2ZC7XIPRQDKXWHHJRV4IKYC4OX4ELCA\nCSND file TTH/3WMUS6WM2ZC7XIPRQDKXWHHJRV4IKYC4OX4ELCA 0 2\nab\n"),
+        bytes("URES AB FNx SI1 TR3WMUS6WM2ZC7XIPRQDKXWHHJRV4IKYC4OX4ELCA\n"),
+    ]
+}
+
+/// The family targets' engine: each input a new flow (its own client port), the table small so
+/// that flows are evicted as inputs come.
+final class StreamEngine {
+    var engine: DetectionEngine
+    var port: UInt16 = 1_024
+    init() {
+        var configuration = EngineConfiguration()
+        configuration.maxFlows = 512
+        engine = DetectionEngine(configuration: configuration, watchList: EngineHarness.watchList([
+            ContentID(kind: .ed2k, bytes: familySeeds.hash), ContentID(kind: .sha1, bytes: Array(repeating: 9, count: 20)),
+        ].compactMap { $0 }))
+    }
+
+    private func nextClient() -> Endpoint {
+        port = port == UInt16.max ? 1_024 : port + 1
+        return Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: port)
+    }
+
+    /// A TCP flow whose client sends `client` and whose server sends `server`, in 97-byte segments.
+    func run(client: [UInt8], server: [UInt8]) {
+        var tcp = TCPConversation(client: nextClient(), server: Endpoint(address: IPAddress(ipv4: 0x0A00_0002), port: 6_346),
+                                  start: Timestamp(seconds: 1_795_000_000, microseconds: 0))
+        var events: [DetectionEvent] = []
+        for frame in tcp.open() + tcp.send(fromClient: true, client, segmentSize: 97) + tcp.send(fromClient: false, server, segmentSize: 97) + tcp.close() {
+            frame.bytes.withUnsafeBytes { engine.process(frame: $0, wireLength: $0.count, timestamp: frame.timestamp, link: .ethernet, events: &events) }
+        }
+    }
+
+    /// One datagram to `port`.
+    func datagram(_ payload: [UInt8], port: UInt16) {
+        var events: [DetectionEvent] = []
+        let frame = PacketBuilder.udp(from: nextClient(), to: Endpoint(address: IPAddress(ipv4: 0x0A00_0002), port: port), payload: payload)
+        frame.withUnsafeBytes { engine.process(frame: $0, wireLength: $0.count, timestamp: Timestamp(seconds: 1_795_000_000, microseconds: 0), link: .ethernet, events: &events) }
+    }
+}
+nonisolated(unsafe) let streamEngine = StreamEngine()
 
 /// Structure-aware byte mutations.
 struct Mutator {

@@ -225,9 +225,16 @@ public struct DetectionEngine {
         var encryptedFlow = false
         switch packet.transport {
         case .tcp:
+            let source = Endpoint(address: packet.source, port: packet.sourcePort), destination = Endpoint(address: packet.destination, port: packet.destinationPort)
+            context.endpoints = direction == .toServer ? (source, destination) : (destination, source)
             let decideOpenings = noteOpening(&slot, payload: payload, direction: direction)
             let startedMidStream = feedTCP(&slot, packet: packet, payload: payload, direction: direction)
             if decideOpenings, let family = encryptedOpening(of: slot, startedMidStream: startedMidStream) {
+                tallies.likelyEncryptedFlows[Int(family.rawValue)] &+= 1
+                slot.flags.insert(.likelyEncrypted)
+                encryptedFlow = true
+            }
+            if let family = context.encryptedStream, !slot.flags.contains(.likelyEncrypted) {
                 tallies.likelyEncryptedFlows[Int(family.rawValue)] &+= 1
                 slot.flags.insert(.likelyEncrypted)
                 encryptedFlow = true

@@ -249,6 +249,11 @@ struct StreamProbe {
         direction == .toServer ? chunksOffered.toServer == 0 : chunksOffered.toClient == 0
     }
 
+    /// Whether the chunk just admitted was `direction`'s first.
+    func isFirstAdmitted(_ direction: FlowDirection) -> Bool {
+        direction == .toServer ? chunksOffered.toServer == 1 : chunksOffered.toClient == 1
+    }
+
     /// Whether both directions' bounds are spent.
     var isSpent: Bool {
         func spent(_ bytes: Int32, _ chunks: UInt16) -> Bool { bytes >= ProbingBounds.maxBytes || chunks >= ProbingBounds.maxPackets }
@@ -332,6 +337,17 @@ struct FamilyPools {
                 return .exhausted
             }
             return .undecided
+        }
+        if direction == .toServer, probes[index].isFirstAdmitted(direction), case .data(let bytes) = chunk,
+           let responder = context.endpoints?.responder, let hash = context.edonkeyUserHashes.hash(for: responder),
+           let opened = EDonkey.Obfuscation.open(bytes, userHash: hash.digest) {
+            // An obfuscated eMule stream to a client whose user hash was seen in clear.
+            probes.release(index)
+            var state = EDonkey.StreamState(obfuscated: opened)
+            _ = state.decode(.data(UnsafeRawBufferPointer(rebasing: bytes[opened.used...])), direction: direction, context: &context)
+            context.encryptedStream = .edonkey
+            context.recognised(.edonkey)
+            return .recognised(.edonkey, index: edonkeyStreams.allocate(state), consumed: true)
         }
         if probes[index].bittorrentAlive {
             if probes[index].bittorrent.consume(chunk, direction: direction, context: &context) {

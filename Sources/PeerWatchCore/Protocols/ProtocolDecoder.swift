@@ -53,8 +53,13 @@ public struct DecodeContext {
     var budgets: SharedBudgets
     /// The first P2P protocol the packet showed.
     public internal(set) var sign: P2PProtocol?
-    /// Whether the packet showed that the flow is likely an encrypted stream of a family.
-    var likelyEncrypted = false
+    /// The family whose encrypted stream the packet showed the flow to be (and that reads it
+    /// decrypted: eMule obfuscation to a client whose user hash is known).
+    var encryptedStream: Family?
+    /// The flow's two ends, for decoders that key shared state by them.
+    var endpoints: (initiator: Endpoint, responder: Endpoint)?
+    /// User hashes eMule clients sent in clear, for reading their obfuscated streams.
+    var edonkeyUserHashes = EDonkey.UserHashMemory()
     /// The one inflater for whole compressed messages, made at the first, reset for each.
     var messageInflater: Inflater?
     /// Reused output of `inflateMessage`.
@@ -69,7 +74,8 @@ public struct DecodeContext {
     mutating func reset() {
         observations.removeAll(keepingCapacity: true)
         sign = nil
-        likelyEncrypted = false
+        encryptedStream = nil
+        endpoints = nil
     }
 
     /// Notes that the packet showed `proto` (the first protocol of a packet is its sign).

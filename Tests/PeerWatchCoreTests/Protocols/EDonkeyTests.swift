@@ -161,3 +161,71 @@ import PeerWatchTestSupport
         #expect(counters.p2pFlows.reduce(0, +) == 0)
     }
 }
+
+@Suite struct EMuleObfuscationTests {
+    typealias RC4 = EDonkey.Obfuscation.RC4
+
+    @Test func rc4MatchesItsKnownAnswers() {
+        // The classic test vectors (Key/Plaintext, Wiki/pedia), without the drop.
+        var cipher = RC4(key: Bytes.text("Key"), drop: 0)
+        var out: [UInt8] = []
+        Bytes.text("Plaintext").withUnsafeBytes { cipher.apply($0, into: &out) }
+        #expect(Hex.encode(out) == "bbf316e8d940af0ad3")
+        var wiki = RC4(key: Bytes.text("Wiki"), drop: 0)
+        Bytes.text("pedia").withUnsafeBytes { wiki.apply($0, into: &out) }
+        #expect(Hex.encode(out) == "1021bf0420")
+    }
+
+    static func encrypt(_ cipher: inout RC4, _ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        bytes.withUnsafeBytes { cipher.apply($0, into: &out) }
+        return out
+    }
+
+    /// A clear session tells the responder's user hash; a second, obfuscated one to the same
+    /// client is read decrypted.
+    @Test(arguments: [1, 13, 1_448])
+    func anObfuscatedStreamToAClientSeenInClearIsRead(segment: Int) throws {
+        let responderHash = [UInt8](repeating: 0x3A, count: 16)
+        let file = EDonkeyTests.file
+        var clear = TCPConversation(client: EDonkeyTests.client, server: Endpoint(address: EDonkeyTests.peer.address, port: 4_662), start: EDonkeyTests.start)
+        var frames = clear.open()
+        frames += clear.send(fromClient: true, EDonkeyFixtures.hello(userHash: EDonkeyTests.userHash.digest, name: "aMule"))
+        // The answer's port field (4662) is where the responder listens.
+        frames += clear.send(fromClient: false, EDonkeyFixtures.hello(userHash: responderHash, name: "eMule", answer: true))
+        frames += clear.close()
+
+        let keyPart: [UInt8] = [1, 2, 3, 4]
+        var send = EDonkey.Obfuscation.key(userHash: responderHash, magic: 34, randomKeyPart: keyPart)
+        var receive = EDonkey.Obfuscation.key(userHash: responderHash, magic: 203, randomKeyPart: keyPart)
+        let opening: [UInt8] = [0x10] + keyPart + Self.encrypt(&send, Bytes.le(UInt32(0x835E_6FC4)) + [0, 0, 3, 9, 9, 9])
+        let initiatorBytes = opening + Self.encrypt(&send, EDonkeyFixtures.hello(userHash: EDonkeyTests.userHash.digest, name: "aMule")
+                                                        + EDonkeyFixtures.frame(0xE3, 0x58, file.digest))
+        let responderBytes = Self.encrypt(&receive, Bytes.le(UInt32(0x835E_6FC4)) + [0, 1, 7]
+                                              + EDonkeyFixtures.hello(userHash: responderHash, name: "eMule", answer: true)
+                                              + EDonkeyFixtures.frame(0xE3, 0x59, file.digest + Bytes.le(UInt16(1)) + [0x41]))
+        var hidden = TCPConversation(client: Endpoint(address: EDonkeyTests.client.address, port: 1_755), server: Endpoint(address: EDonkeyTests.peer.address, port: 4_662),
+                                     start: Timestamp(seconds: 1_795_000_100, microseconds: 0))
+        frames += hidden.open() + hidden.send(fromClient: true, initiatorBytes, segmentSize: max(segment, EDonkey.Obfuscation.initiatorHead + 3))
+            + hidden.send(fromClient: false, responderBytes, segmentSize: segment) + hidden.close()
+        let (events, counters) = runEngine(frames, list: [file, EDonkeyTests.userHash])
+        let alerts = EngineHarness.matches(events)
+        #expect(alerts.map(\.observation.contentID) == [file])
+        #expect(alerts.first?.observation.message == .edonkey(.fileRequest))
+        #expect(alerts.first?.source.port == 1_755)
+        #expect(counters.likelyEncryptedFlows(.edonkey) == 1)
+        let end = try #require(EngineHarness.flowEnds(events).first)
+        guard case .edonkey(let fields) = end.context else { Issue.record("no eDonkey flow_end"); return }
+        #expect(fields.obfuscated)
+        #expect(fields.responderClient == "eMule (60)")
+    }
+
+    @Test func anObfuscatedStreamToAnUnknownClientIsNotRead() {
+        var cipher = EDonkey.Obfuscation.key(userHash: [UInt8](repeating: 1, count: 16), magic: 34, randomKeyPart: [1, 2, 3, 4])
+        let bytes: [UInt8] = [0x10, 1, 2, 3, 4] + Self.encrypt(&cipher, Bytes.le(UInt32(0x835E_6FC4)) + [0, 0, 0] + EDonkeyFixtures.frame(0xE3, 0x58, EDonkeyTests.file.digest))
+        var tcp = TCPConversation(client: EDonkeyTests.client, server: EDonkeyTests.peer, start: EDonkeyTests.start)
+        let (events, counters) = runEngine(tcp.open() + tcp.send(fromClient: true, bytes) + tcp.close(), list: [EDonkeyTests.file])
+        #expect(EngineHarness.matches(events).isEmpty)
+        #expect(counters.likelyEncryptedFlows(.edonkey) == 0)
+    }
+}

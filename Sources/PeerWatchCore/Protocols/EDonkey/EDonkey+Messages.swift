@@ -103,10 +103,22 @@ extension EDonkey {
             case (edonkeyProtocol, 0x01), (edonkeyProtocol, 0x4C):
                 // Hello (hash length, user hash) or login (user hash), hello answer (user hash):
                 // then client id, port, tags. The user hash names a client, not a file.
+                var isHello = opcode == 0x4C
                 if opcode == 0x01 {
-                    if reader.peekByte() == 16, payload.count >= 17 { _ = reader.skip(1) } else { peers.isServerLink = direction == .toServer }
+                    if reader.peekByte() == 16, payload.count >= 17 {
+                        _ = reader.skip(1)
+                        isHello = true
+                    } else {
+                        peers.isServerLink = direction == .toServer
+                    }
                 }
-                guard reader.skip(16 + 4 + 2), let count = reader.readLittleEndianInteger(as: UInt32.self) else { return }
+                guard let userHash = reader.readBytes(count: 16), reader.skip(4), let port = reader.readLittleEndianInteger(as: UInt16.self),
+                      let count = reader.readLittleEndianInteger(as: UInt32.self) else { return }
+                // A client's user hash, kept by where it listens, only to read obfuscated streams to it.
+                if isHello, let ends = context.endpoints, let hash = ContentID(kind: .ed2k, bytes: userHash) {
+                    let sender = direction == .toServer ? ends.initiator : ends.responder
+                    context.edonkeyUserHashes.note(hash, for: Endpoint(address: sender.address, port: port))
+                }
                 var name: String?, version: UInt64?
                 _ = Tags.read(&reader, count: Int(count)) { tag, value in
                     switch (tag, value) {

@@ -54,10 +54,28 @@ extension EDonkey {
         var toServer = StreamDirection()
         var toClient = StreamDirection()
         var peers = Peers()
+        /// The two directions' ciphers, for an obfuscated stream.
+        var ciphers: (toServer: Cipher, toClient: Cipher)?
+
+        init() {}
+
+        /// The state of an obfuscated stream whose opening was read.
+        init(obfuscated opened: (toServer: Obfuscation.RC4, toClient: Obfuscation.RC4, used: Int)) {
+            ciphers = (Cipher(rc4: opened.toServer, headToSkip: 0), Cipher(rc4: opened.toClient, headToSkip: Obfuscation.responderHead))
+        }
 
         var isDone: Bool { toServer.isDone && toClient.isDone }
 
         mutating func decode(_ chunk: StreamChunk, direction: FlowDirection, context: inout DecodeContext) -> DecodeStatus {
+            if var ciphers, case .data(let bytes) = chunk {
+                // Decrypted in order; a gap would lose the keystream's place, and ends the direction.
+                switch direction {
+                case .toServer: ciphers.toServer.decrypt(bytes) { toServer.decode(.data($0), direction: direction, peers: &peers, context: &context) }
+                case .toClient: ciphers.toClient.decrypt(bytes) { toClient.decode(.data($0), direction: direction, peers: &peers, context: &context) }
+                }
+                self.ciphers = ciphers
+                return isDone ? .done : .more
+            }
             switch direction {
             case .toServer: toServer.decode(chunk, direction: direction, peers: &peers, context: &context)
             case .toClient: toClient.decode(chunk, direction: direction, peers: &peers, context: &context)
@@ -71,6 +89,7 @@ extension EDonkey {
             end.partBytesToClient = toClient.partBytes
             end.initiatorClient = peers.initiatorClient
             end.responderClient = peers.responderClient
+            end.obfuscated = ciphers != nil
             return end
         }
     }
