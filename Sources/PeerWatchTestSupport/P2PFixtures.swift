@@ -17,6 +17,20 @@ public enum Deflate {
     }
 }
 
+extension Deflate {
+    /// `bytes` as raw deflate (RFC 1951): the zlib stream without its header and checksum.
+    public static func raw(_ bytes: [UInt8]) -> [UInt8] {
+        let stream = zlib(bytes)
+        return Array(stream[2 ..< stream.count - 4])
+    }
+
+    /// `bytes` as one gzip member (RFC 1952).
+    public static func gzip(_ bytes: [UInt8]) -> [UInt8] {
+        let checksum = bytes.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
+        return [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF] + raw(bytes) + Bytes.le(checksum) + Bytes.le(UInt32(truncatingIfNeeded: bytes.count))
+    }
+}
+
 /// Little-endian and big-endian integers as bytes.
 public enum Bytes {
     public static func le<T: FixedWidthInteger>(_ value: T) -> [UInt8] {

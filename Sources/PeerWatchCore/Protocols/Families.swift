@@ -497,8 +497,9 @@ struct FamilyPools {
             budgets.metadataBytes += state.metadataBytesHeld
             held = .bittorrent(state.flowEnd)
         case (.http, _):
-            let state = httpStreams.release(index)
+            var state = httpStreams.release(index)
             budgets.httpBodyBytes += state.bytesHeld
+            budgets.inflaters += state.releaseInflaters()
         case (.gnutella, .tcp):
             var state = gnutellaStreams.release(index)
             state.release(budgets: &budgets)

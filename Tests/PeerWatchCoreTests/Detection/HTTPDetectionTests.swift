@@ -51,4 +51,51 @@ import PeerWatchTestSupport
         #expect(alerts.first?.source == Self.server)
         #expect(alerts.last?.source.port == 41_001)
     }
+
+    /// Compressed responses are read inflated: a gzip page's magnet link, a deflated .torrent
+    /// (zlib as the RFC says, and raw as some servers send it), chunked or not.
+    @Test(arguments: ["gzip", "deflate", "raw"])
+    func compressedBodiesAreReadInflated(coding: String) throws {
+        let listed = try #require(ContentID(kind: .btih, hex: "dcfcdccfb9e670ccc3dd40c78c161f2bea243126"))
+        var random = SeededGenerator(seed: 21)
+        let info = TorrentFixtures.singleFileInfo(name: "z.iso", length: 90_000, pieceLength: 16_384, using: &random)
+        let torrentID = try #require(ContentID(kind: .btih, bytes: Array(Insecure.SHA1.hash(data: info.encoded))))
+        func compress(_ bytes: [UInt8]) -> [UInt8] {
+            switch coding {
+            case "gzip": Deflate.gzip(bytes)
+            case "deflate": Deflate.zlib(bytes)
+            default: Deflate.raw(bytes)
+            }
+        }
+        let header = coding == "gzip" ? "gzip" : "deflate"
+        let page = compress(Array(("<html>" + String(repeating: "<p>row</p>", count: 500) + "magnet:?xt=urn:btih:DCFCDCCFB9E670CCC3DD40C78C161F2BEA243126 </html>").utf8))
+        let torrent = compress(TorrentFixtures.torrentFile(info: info))
+        var tcp = TCPConversation(client: Self.client, server: Self.server, start: Timestamp(seconds: 1_795_000_000, microseconds: 0))
+        var frames = tcp.open()
+        frames += tcp.send(fromClient: true, Array("GET /list HTTP/1.1\r\nAccept-Encoding: gzip, deflate\r\n\r\n".utf8))
+        frames += tcp.send(fromClient: false, Array("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: \(header)\r\nContent-Length: \(page.count)\r\n\r\n".utf8) + page, segmentSize: 100)
+        let chunked = Array(String(torrent.count, radix: 16).utf8) + [0x0D, 0x0A] + torrent + Array("\r\n0\r\n\r\n".utf8)
+        frames += tcp.send(fromClient: false, Array("HTTP/1.1 200 OK\r\nContent-Type: application/x-bittorrent\r\nContent-Encoding: \(header)\r\nTransfer-Encoding: chunked\r\n\r\n".utf8) + chunked,
+                           segmentSize: 333)
+        let (events, counters) = runEngine(frames + tcp.close(), list: [listed, torrentID])
+        let alerts = EngineHarness.matches(events)
+        #expect(alerts.map(\.observation.contentID) == [listed, torrentID])
+        #expect(alerts.map(\.observation.message) == [.httpMagnet, .httpTorrent])
+        #expect(counters.anomalies(.inflateMalformed) == 0)
+    }
+
+    @Test func badOrEndlessCompressedBodiesAreCountedNotFatal() throws {
+        let listed = try #require(ContentID(kind: .btih, hex: "dcfcdccfb9e670ccc3dd40c78c161f2bea243126"))
+        let bomb = Deflate.gzip([UInt8](repeating: 0x20, count: 12 * 1024 * 1024) + Array("magnet:?xt=urn:btih:DCFCDCCFB9E670CCC3DD40C78C161F2BEA243126".utf8))
+        let bad: [UInt8] = [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
+        for (body, anomaly) in [(bomb, Anomaly.inflateOverLimit), (bad, .inflateMalformed)] {
+            var tcp = TCPConversation(client: Self.client, server: Self.server, start: Timestamp(seconds: 1_795_000_000, microseconds: 0))
+            var frames = tcp.open()
+            frames += tcp.send(fromClient: true, Array("GET / HTTP/1.1\r\n\r\n".utf8))
+            frames += tcp.send(fromClient: false, Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
+            let (events, counters) = runEngine(frames + tcp.close(), list: [listed])
+            #expect(EngineHarness.matches(events).isEmpty)
+            #expect(counters.anomalies(anomaly) == 1)
+        }
+    }
 }

@@ -68,6 +68,9 @@ public enum HTTP {
         /// Body bytes held from the shared budget.
         var bytesHeld: Int { responses.toServer.bytesHeld + responses.toClient.bytesHeld }
 
+        /// Gives back the inflaters the scanners hold.
+        mutating func releaseInflaters() -> Int { responses.toServer.release() + responses.toClient.release() }
+
         /// Reads one in-order chunk of `direction`: the response framer first, then the request line.
         mutating func decode(_ chunk: StreamChunk, direction: FlowDirection, context: inout DecodeContext) -> DecodeStatus {
             switch direction {
@@ -86,12 +89,16 @@ public enum HTTP {
             guard !scanner.isFinished else { return }
             let overBefore = scanner.bodiesOverBudget
             // The budget is taken out while the scanner calls back into the context.
-            var budget = context.budgets.httpBodyBytes
+            let notInflatedBefore = scanner.bodiesNotInflated, overLimitBefore = scanner.bodiesOverInflateLimit
+            var budget = context.budgets.httpBodyBytes, inflaters = context.budgets.inflaters
             defer {
                 context.budgets.httpBodyBytes = budget
+                context.budgets.inflaters = inflaters
                 context.budgets.note(.httpBodyOverBudget, count: scanner.bodiesOverBudget - overBefore)
+                context.budgets.note(.inflateMalformed, count: scanner.bodiesNotInflated - notInflatedBefore)
+                context.budgets.note(.inflateOverLimit, count: scanner.bodiesOverInflateLimit - overLimitBefore)
             }
-            scanner.consume(chunk, budget: &budget) { finding in
+            scanner.consume(chunk, budget: &budget, inflaters: &inflaters) { finding in
                 switch finding {
                 case .torrentFile(let bytes):
                     guard let info = TorrentInfo(torrentFile: bytes) else { return }

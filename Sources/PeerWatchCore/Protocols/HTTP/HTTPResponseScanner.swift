@@ -3,7 +3,7 @@
 /// and scans text bodies for magnet links. Everything it holds is bounded, per flow and, for
 /// collected bodies, by a budget all flows share; every byte is looked at once (a body with no
 /// declared length is known complete by a streaming end-finder, not by re-parsing it).
-public struct HTTPResponseScanner: Sendable {
+public struct HTTPResponseScanner {
     /// Larger header blocks are not real responses.
     public static let maxHeaderBlock = 16 * 1024
     /// Body bytes followed per direction before the scanner lets the connection go.
@@ -73,6 +73,30 @@ public struct HTTPResponseScanner: Sendable {
     private(set) var bytesExaminedForEnd = 0
     /// Body bytes looked at to recognise a .torrent (its longest usual opening is 17 bytes).
     static let probeLength = 24
+    /// What one compressed body may inflate to: a .torrent's cap, or the text scanned.
+    static let maxInflatedBody = max(TorrentInfo.maxLength, maxScannedText)
+
+    /// How a body is compressed, from its `Content-Encoding`.
+    private enum Coding: Sendable {
+        case identity
+        case gzip
+        case deflate
+        /// An encoding not read (br, zstd, compress): the body is skipped.
+        case other
+    }
+
+    private var coding = Coding.identity
+    /// The inflater of a gzip or deflate body being read (one at a time per direction).
+    private var inflater: Inflater?
+    /// Inflaters this scanner may still start, for the call in progress (from the budget all
+    /// flows share; given back when a body ends).
+    private var inflatersAvailable = 0
+    /// Whether the scanner holds an inflater from the shared budget.
+    public var holdsInflater: Bool { inflater != nil }
+    /// Compressed bodies that could not be read: bad data, or no inflater left.
+    public private(set) var bodiesNotInflated = 0
+    /// Compressed bodies that would inflate past `maxInflatedBody` (a bomb): read that far.
+    public private(set) var bodiesOverInflateLimit = 0
 
     public init() {}
 
@@ -85,6 +109,15 @@ public struct HTTPResponseScanner: Sendable {
     /// Takes one chunk of the stream.
     /// - Parameter budget: body bytes all flows may still collect; what this scanner collects
     ///   is taken from it, and given back when the body is done with.
+    /// Takes one chunk of the stream, inflating gzip and deflate bodies with inflaters taken
+    /// from `inflaters` (and given back to it when their bodies end).
+    public mutating func consume(_ chunk: StreamChunk, budget: inout Int, inflaters: inout Int, found: (Finding) -> Void) {
+        inflatersAvailable = inflaters
+        consume(chunk, budget: &budget, found: found)
+        inflaters = inflatersAvailable
+        inflatersAvailable = 0
+    }
+
     public mutating func consume(_ chunk: StreamChunk, budget: inout Int, found: (Finding) -> Void) {
         guard case .data(var bytes) = chunk else {
             return finish(budget: &budget)
@@ -116,7 +149,23 @@ public struct HTTPResponseScanner: Sendable {
         state = .finished
         header = []
         dropTorrent(budget: &budget)
+        endInflater()
         line = []
+    }
+
+    /// Lets go of a body's inflater, back to the shared budget.
+    private mutating func endInflater() {
+        guard inflater != nil else { return }
+        inflater = nil
+        inflatersAvailable += 1
+    }
+
+    /// Gives back what the scanner holds when its flow ends between calls: the inflater count
+    /// it took.
+    public mutating func release() -> Int {
+        guard inflater != nil else { return 0 }
+        inflater = nil
+        return 1
     }
 
     /// Lets go of a collected body, giving its bytes back to the budget.
@@ -174,6 +223,8 @@ public struct HTTPResponseScanner: Sendable {
         var chunked = false
         var contentType: UnsafeRawBufferPointer?
         var encoded = false
+        coding = .identity
+        endInflater()
         var first = true
         HTTPText.forEachLine(block) { line in
             if first {
@@ -193,6 +244,9 @@ public struct HTTPResponseScanner: Sendable {
             } else if let value = HTTPText.headerValue(line, name: "content-encoding") {
                 let trimmed = HTTPText.trim(value)
                 encoded = !(trimmed.isEmpty || Self.containsLowercased(trimmed, "identity"))
+                if Self.containsLowercased(trimmed, "gzip") { coding = .gzip }
+                else if Self.containsLowercased(trimmed, "deflate") { coding = .deflate }
+                else if encoded { coding = .other }
             }
             return true
         }
@@ -202,7 +256,14 @@ public struct HTTPResponseScanner: Sendable {
             Self.containsLowercased(type, "text/") || Self.containsLowercased(type, "json") || Self.containsLowercased(type, "xml")
                 || Self.containsLowercased(type, "javascript")
         } ?? true)
-        if encoded { isTorrent = false }
+        // gzip and deflate bodies are read inflated; other encodings are skipped.
+        if encoded, coding == .other { isTorrent = false; isText = false }
+        if coding == .gzip || coding == .deflate {
+            isText = contentType.map { type in
+                Self.containsLowercased(type, "text/") || Self.containsLowercased(type, "json") || Self.containsLowercased(type, "xml")
+                    || Self.containsLowercased(type, "javascript")
+            } ?? true
+        }
         bodySeen = 0
         responses += 1
         torrent = []
@@ -301,6 +362,44 @@ public struct HTTPResponseScanner: Sendable {
 
     private mutating func bodyData(_ bytes: UnsafeRawBufferPointer, budget: inout Int, found: (Finding) -> Void) {
         guard !bytes.isEmpty else { return }
+        guard coding == .gzip || coding == .deflate else { return plainBody(bytes, budget: &budget, found: found) }
+        if inflater == nil {
+            // Worth inflating only while the body may still be a .torrent or is text.
+            guard isTorrent || isText || bodySeen < Self.probeLength, bodySeen == 0 else { return }
+            guard inflatersAvailable > 0 else {
+                bodiesNotInflated += 1
+                coding = .other
+                return
+            }
+            // "deflate" is zlib as the RFC says, or raw deflate as some servers send it.
+            let zlibHeader = bytes.count >= 2 && bytes[0] & 0x0F == 8 && (Int(bytes[0]) << 8 | Int(bytes[1])) % 31 == 0
+            guard let made = Inflater(format: coding == .gzip ? .gzip : zlibHeader ? .zlib : .raw) else { return }
+            inflatersAvailable -= 1
+            inflater = made
+        }
+        guard let inflater else { return }
+        let outcome = inflater.inflate(bytes, limit: Self.maxInflatedBody) { plain in
+            plainBody(plain, budget: &budget, found: found)
+        }
+        switch outcome {
+        case .needsInput:
+            break
+        case .finished:
+            endInflater()
+        case .limitReached:
+            bodiesOverInflateLimit += 1
+            endInflater()
+            coding = .other
+        case .malformed:
+            bodiesNotInflated += 1
+            endInflater()
+            coding = .other
+        }
+    }
+
+    /// Body bytes as they are (or inflated).
+    private mutating func plainBody(_ bytes: UnsafeRawBufferPointer, budget: inout Int, found: (Finding) -> Void) {
+        guard !bytes.isEmpty else { return }
         if !isTorrent, bodySeen < Self.probeLength {
             // Whether the body is a .torrent shows in its first bytes, which may come one by one.
             let before = probe.count
@@ -358,6 +457,7 @@ public struct HTTPResponseScanner: Sendable {
     private mutating func endMessage(budget: inout Int, found: (Finding) -> Void) {
         if isTorrent { emitTorrentIfComplete(budget: &budget, found: found) }
         dropTorrent(budget: &budget)
+        endInflater()
         framing = .none
         if case .finished = state { return }
         state = .headers
