@@ -299,12 +299,12 @@ final class StreamEngine {
         return Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: port)
     }
 
-    /// A TCP flow whose client sends `client` and whose server sends `server`, in 97-byte segments.
+    /// A TCP flow whose client sends `client` and whose server sends `server`, in 536-byte segments.
     func run(client: [UInt8], server: [UInt8]) {
         var tcp = TCPConversation(client: nextClient(), server: Endpoint(address: IPAddress(ipv4: 0x0A00_0002), port: 6_346),
                                   start: Timestamp(seconds: 1_795_000_000, microseconds: 0))
         var events: [DetectionEvent] = []
-        for frame in tcp.open() + tcp.send(fromClient: true, client, segmentSize: 97) + tcp.send(fromClient: false, server, segmentSize: 97) + tcp.close() {
+        for frame in tcp.open() + tcp.send(fromClient: true, client, segmentSize: 536) + tcp.send(fromClient: false, server, segmentSize: 536) + tcp.close() {
             frame.bytes.withUnsafeBytes { engine.process(frame: $0, wireLength: $0.count, timestamp: frame.timestamp, link: .ethernet, events: &events) }
         }
     }
