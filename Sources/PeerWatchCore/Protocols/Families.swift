@@ -204,6 +204,11 @@ enum Families {
         Gnutella.Transfer.extract(requestLine: line, context: &context)
     }
 
+    /// The extractors of an HTTP request's header block (Gnutella: the URN a download names).
+    static func extractFromRequestHeaders(_ block: UnsafeRawBufferPointer, context: inout DecodeContext) {
+        Gnutella.Transfer.extract(requestHeaders: block, context: &context)
+    }
+
     /// The extractors of an HTTP response's header block (Gnutella: the URNs a servent names).
     static func extractFromResponseHeaders(_ block: UnsafeRawBufferPointer, status: Int, context: inout DecodeContext) {
         Gnutella.Transfer.extract(responseHeaders: block, status: status, context: &context)

@@ -153,6 +153,18 @@ func id(_ kind: ContentID.Kind, _ hex: String) -> ContentID {
         #expect(alerts.allSatisfy { $0.observation.proto == .gnutella })
     }
 
+    @Test(arguments: [1, 17, 1_448])
+    func aDownloadByIndexNamesItsFileInARequestHeader(segment: Int) {
+        var tcp = TCPConversation(client: Self.leaf, server: Endpoint(address: Self.peer.address, port: 6_346), start: Self.start)
+        var frames = tcp.open()
+        frames += tcp.send(fromClient: true, Bytes.text("GET /get/7/Hero.mp3 HTTP/1.1\r\nUser-Agent: LimeWire/5.5\r\n"
+                                                        + "X-Gnutella-Content-URN: urn:sha1:LXIP2A72T5H3BU3GRUMZFYNU3OYDK6FI\r\nRange: bytes=0-\r\n\r\n"), segmentSize: segment)
+        let alerts = EngineHarness.matches(runEngine(frames + tcp.close(), list: Self.listed).events)
+        #expect(alerts.map(\.observation.contentID) == [Self.bitprintSHA1])
+        #expect(alerts.first?.observation.message == .gnutella(.download))
+        #expect(alerts.first?.observation.role == .seeking)
+    }
+
     // MARK: - Hostile bytes
 
     /// Every prefix of a deflated link's stream and of its plain descriptor: no trap, and

@@ -18,6 +18,20 @@ extension Gnutella {
             if !ids.isEmpty { context.recognised(.gnutella) }
         }
 
+        /// A request header block's URNs: a download by index or name (`GET /get/7/name`) names
+        /// the file in `X-Gnutella-Content-URN` (or `X-Content-URN`).
+        static func extract(requestHeaders block: UnsafeRawBufferPointer, context: inout DecodeContext) {
+            var ids = IDSet()
+            HTTPText.forEachLine(block) { line in
+                if let value = HTTPText.headerValue(line, name: "x-gnutella-content-urn") ?? HTTPText.headerValue(line, name: "x-content-urn") {
+                    URN.scan(value) { ids.insert($0) }
+                }
+                return true
+            }
+            ids.forEach { id in context.observe(Observation(.gnutella, .download, role: .seeking, contentID: id)) }
+            if !ids.isEmpty { context.recognised(.gnutella) }
+        }
+
         /// A response header block's URNs: a successful response moves the content, any other
         /// names it (a busy servent still says what it has).
         static func extract(responseHeaders block: UnsafeRawBufferPointer, status: Int, context: inout DecodeContext) {

@@ -118,7 +118,8 @@ public enum HTTP {
 
         private static func request(_ scanner: inout HTTPRequestLineScanner, _ chunk: StreamChunk, context: inout DecodeContext) {
             guard !scanner.isFinished else { return }
-            scanner.consume(chunk) { line in Families.extractFromRequestLine(line, context: &context) }
+            scanner.consume(chunk, line: { Families.extractFromRequestLine($0, context: &context) },
+                            headers: { Families.extractFromRequestHeaders($0, context: &context) })
         }
     }
 }

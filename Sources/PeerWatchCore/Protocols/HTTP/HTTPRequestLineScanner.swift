@@ -11,13 +11,60 @@ public struct HTTPRequestLineScanner: Sendable {
     private enum State: Sendable {
         case start
         case collecting
+        /// After the line: the header block, collected for `headers` (Gnutella's URN headers).
+        case headers
         case finished
     }
 
+    /// Header blocks longer than this are not collected.
+    public static let maxHeaderBlock = 16 * 1024
+
     private var state = State.start
     private var buffer: [UInt8] = []
+    private var headerBlock: [UInt8] = []
+    private var wantsHeaders = false
 
     public init() {}
+
+    /// Takes one chunk of the stream; after the request line, collects its header block too.
+    /// - Parameters:
+    ///   - line: called once with the request line (without CR LF), if there is one.
+    ///   - headers: called once with the header lines after it (each ending in CR LF), when
+    ///     the blank line that ends them has come.
+    public mutating func consume(_ chunk: StreamChunk, line: (UnsafeRawBufferPointer) -> Void, headers: (UnsafeRawBufferPointer) -> Void) {
+        if state == .start { wantsHeaders = true }
+        if state == .headers {
+            guard case .data(let bytes) = chunk else { return finish() }
+            return collectHeaders(bytes, headers)
+        }
+        var rest: UnsafeRawBufferPointer?
+        consume(chunk, found: line, rest: &rest)
+        if state == .headers, let rest { collectHeaders(rest, headers) }
+    }
+
+    private mutating func collectHeaders(_ bytes: UnsafeRawBufferPointer, _ headers: (UnsafeRawBufferPointer) -> Void) {
+        let searchFrom = max(0, headerBlock.count - 3)
+        let take = min(bytes.count, Self.maxHeaderBlock - headerBlock.count)
+        headerBlock.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[0 ..< take]))
+        var end: Int?
+        headerBlock.withUnsafeBytes { raw in
+            var index = searchFrom
+            while index + 3 < raw.count {
+                if raw[index] == 0x0D, raw[index + 1] == 0x0A, raw[index + 2] == 0x0D, raw[index + 3] == 0x0A {
+                    end = index + 4
+                    return
+                }
+                index += 1
+            }
+        }
+        if let end {
+            // The block began with the request line's CR LF.
+            headerBlock.withUnsafeBytes { headers(UnsafeRawBufferPointer(rebasing: $0[2 ..< end])) }
+            finish()
+        } else if headerBlock.count >= Self.maxHeaderBlock {
+            finish()
+        }
+    }
 
     /// Whether the scanner wants no more bytes.
     public var isFinished: Bool {
@@ -28,12 +75,18 @@ public struct HTTPRequestLineScanner: Sendable {
     /// Takes one chunk of the stream.
     /// - Parameter found: called once with the request line (without CR LF), if there is one.
     public mutating func consume(_ chunk: StreamChunk, found: (UnsafeRawBufferPointer) -> Void) {
+        var rest: UnsafeRawBufferPointer?
+        consume(chunk, found: found, rest: &rest)
+    }
+
+    /// The request line; `rest` gets the bytes after it in this chunk when headers are wanted.
+    private mutating func consume(_ chunk: StreamChunk, found: (UnsafeRawBufferPointer) -> Void, rest: inout UnsafeRawBufferPointer?) {
         guard case .data(let bytes) = chunk else {
             finish()
             return
         }
         switch state {
-        case .finished:
+        case .finished, .headers:
             return
         case .start:
             let reader = ByteReader(bytes)
@@ -44,8 +97,9 @@ public struct HTTPRequestLineScanner: Sendable {
                 return
             }
             if let end = ByteSearch.firstIndex(of: 0x0A, in: bytes) {
-                finish()
+                lineEnded()
                 found(Self.trimmed(UnsafeRawBufferPointer(rebasing: bytes[0 ..< end])))
+                rest = UnsafeRawBufferPointer(rebasing: bytes[(end + 1)...])
                 return
             }
             guard bytes.count <= Self.maxLineLength else { return finish() }
@@ -56,8 +110,9 @@ public struct HTTPRequestLineScanner: Sendable {
                 guard buffer.count + end <= Self.maxLineLength else { return finish() }
                 buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[0 ..< end]))
                 let line = buffer
-                finish()
+                lineEnded()
                 line.withUnsafeBytes { found(Self.trimmed($0)) }
+                rest = UnsafeRawBufferPointer(rebasing: bytes[(end + 1)...])
                 return
             }
             guard buffer.count + bytes.count <= Self.maxLineLength else { return finish() }
@@ -70,6 +125,15 @@ public struct HTTPRequestLineScanner: Sendable {
     private mutating func finish() {
         state = .finished
         buffer = []
+        headerBlock = []
+    }
+
+    /// The request line is in: the scanner collects headers next if they are wanted.
+    private mutating func lineEnded() {
+        buffer = []
+        guard wantsHeaders else { return finish() }
+        state = .headers
+        headerBlock = [0x0D, 0x0A]
     }
 
     private static func trimmed(_ line: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
