@@ -44,29 +44,13 @@ PKGS=(opentracker transmission-daemon transmission-cli python3-libtorrent tcpdum
 # never let a client use an inherited proxy
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY || true
 
+SERVICES=(transmission-daemon.service opentracker.service)
 WORK=""
 BG_PIDS=()
 T0=$(date +%s)
 
-log()  { printf '[%4ds] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
-die()  { log "FATAL: $*"; exit 1; }
-nsx()  { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
-# --------------------------------------------------------------- cleanup
-ns_pids() {                  # every process living in one of *our* namespaces
-    local ns
-    for ns in "${NETS[@]}"; do
-        ip netns list 2>/dev/null | grep -qw "^$ns" || continue
-        ip netns pids "$ns" 2>/dev/null || true
-    done
-}
-kill_ns_procs() {            # TERM once, up to 3 s grace, then KILL
-    local pids i
-    pids=$(ns_pids); [ -z "$pids" ] && return 0
-    kill -TERM $pids 2>/dev/null || true
-    for i in $(seq 1 15); do [ -z "$(ns_pids)" ] && return 0; sleep 0.2; done
-    pids=$(ns_pids); [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
-}
+# shellcheck source=tools/e2e-lib.sh
+. "$REPO/tools/e2e-lib.sh"
 
 # NB: no `wait` in here: it runs from signal traps, and bash's `wait` inside a trap that
 # interrupted another `wait` can block forever (seen during development).
@@ -99,37 +83,9 @@ on_exit() {
 }
 
 # ---------------------------------------------------------------- helpers
-wait_for() {                 # wait_for SECONDS DESCRIPTION CMD...
-    local secs=$1 what=$2; shift 2
-    local end=$(( $(date +%s) + secs ))
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -ge "$end" ] && { log "timeout (${secs}s) waiting for: $what"; return 1; }
-        sleep 0.3
-    done
-}
 
 trpc() { nsx "$NS_S" timeout 10 transmission-remote "127.0.0.1:$RPC_PORT" "$@"; }
 
-ensure_packages() {
-    local missing=() p
-    for p in "${PKGS[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    [ "${1:-}" = no ] && die "missing packages: ${missing[*]}"
-    log "installing: ${missing[*]}"
-    # keep the packaged system services (transmission-daemon, opentracker) from starting
-    local made_policy=""
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; made_policy=1
-    fi
-    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends "${missing[@]}" \
-        || { [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d; die "apt-get install failed"; }
-    [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
-    if [ -d /run/systemd/system ]; then
-        systemctl disable --now transmission-daemon.service opentracker.service >/dev/null 2>&1 || true
-    fi
-}
 
 # ------------------------------------------------------------- network
 setup_net() {

@@ -68,6 +68,16 @@ public enum HTTPText {
         }
     }
 
+    /// Where a header block ends: the index just past the first CR LF CR LF at or after `start`.
+    public static func headerBlockEnd(in bytes: UnsafeRawBufferPointer, from start: Int = 0) -> Int? {
+        var index = max(0, start)
+        while index + 3 < bytes.count {
+            if bytes[index] == 0x0D, bytes[index + 1] == 0x0A, bytes[index + 2] == 0x0D, bytes[index + 3] == 0x0A { return index + 4 }
+            index += 1
+        }
+        return nil
+    }
+
     /// `bytes` without leading and trailing spaces and tabs.
     public static func trim(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         var start = 0, end = bytes.count

@@ -89,7 +89,7 @@ extension Gnutella {
                 let searchFrom = max(0, block.count - 3)
                 let take = min(input.count, Self.maxHandshakeBlock - block.count)
                 block.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[0 ..< take]))
-                guard let end = block.withUnsafeBytes({ Self.blockEnd(in: $0, from: searchFrom) }) else {
+                guard let end = block.withUnsafeBytes({ HTTPText.headerBlockEnd(in: $0, from: searchFrom) }) else {
                     if block.count >= Self.maxHandshakeBlock {
                         context.budgets.note(.framingViolation)
                         _ = finish(budgets: &context.budgets)
@@ -122,15 +122,6 @@ extension Gnutella {
 
         private enum BlockVerdict {
             case connect, accepted, refused, notGnutella
-        }
-
-        private static func blockEnd(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
-            var index = start
-            while index + 3 < bytes.count {
-                if bytes[index] == 0x0D, bytes[index + 1] == 0x0A, bytes[index + 2] == 0x0D, bytes[index + 3] == 0x0A { return index + 4 }
-                index += 1
-            }
-            return nil
         }
 
         /// Reads a handshake block's status line and the headers that shape the link.

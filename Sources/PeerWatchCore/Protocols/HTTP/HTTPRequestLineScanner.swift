@@ -46,18 +46,7 @@ public struct HTTPRequestLineScanner: Sendable {
         let searchFrom = max(0, headerBlock.count - 3)
         let take = min(bytes.count, Self.maxHeaderBlock - headerBlock.count)
         headerBlock.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[0 ..< take]))
-        var end: Int?
-        headerBlock.withUnsafeBytes { raw in
-            var index = searchFrom
-            while index + 3 < raw.count {
-                if raw[index] == 0x0D, raw[index + 1] == 0x0A, raw[index + 2] == 0x0D, raw[index + 3] == 0x0A {
-                    end = index + 4
-                    return
-                }
-                index += 1
-            }
-        }
-        if let end {
+        if let end = headerBlock.withUnsafeBytes({ HTTPText.headerBlockEnd(in: $0, from: searchFrom) }) {
             // The block began with the request line's CR LF.
             headerBlock.withUnsafeBytes { headers(UnsafeRawBufferPointer(rebasing: $0[2 ..< end])) }
             finish()

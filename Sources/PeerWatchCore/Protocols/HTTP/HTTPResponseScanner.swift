@@ -196,18 +196,7 @@ public struct HTTPResponseScanner {
         let room = Self.maxHeaderBlock - header.count
         let take = min(bytes.count, room)
         header.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[0 ..< take]))
-        var end: Int?
-        header.withUnsafeBytes { raw in
-            var index = searchFrom
-            while index + 3 < raw.count {
-                if raw[index] == 0x0D, raw[index + 1] == 0x0A, raw[index + 2] == 0x0D, raw[index + 3] == 0x0A {
-                    end = index + 4
-                    return
-                }
-                index += 1
-            }
-        }
-        guard let end else {
+        guard let end = header.withUnsafeBytes({ HTTPText.headerBlockEnd(in: $0, from: searchFrom) }) else {
             if header.count >= Self.maxHeaderBlock { finish(budget: &budget) }
             return UnsafeRawBufferPointer(rebasing: bytes[bytes.count...])
         }
