@@ -171,11 +171,11 @@ func id(_ kind: ContentID.Kind, _ hex: String) -> ContentID {
     /// nothing reported but the listed identifiers (a hit is read whole or not at all).
     @Test func everyPrefixOfADeflatedStreamIsSafe() {
         let stream = Deflate.zlib(Self.hitDescriptor())
-        for length in stride(from: 0, to: stream.count, by: 3) {
+        for length in stride(from: 0, to: stream.count, by: 7) {
             let alerts = EngineHarness.matches(runEngine(wire(Array(stream.prefix(length)), deflate: true), list: Self.listed).events)
             #expect(Set(alerts.map(\.observation.contentID)).isSubset(of: Set(Self.listed)), "prefix \(length)")
         }
-        for length in 0 ..< Self.hitDescriptor().count {
+        for length in stride(from: 0, to: Self.hitDescriptor().count, by: 3) {
             #expect(EngineHarness.matches(runEngine(link(Array(Self.hitDescriptor().prefix(length)), deflate: true), list: Self.listed).events).isEmpty)
         }
     }
