@@ -195,13 +195,14 @@ public enum FlowEndContext: Sendable, Equatable {
 enum Families {
     /// The extractors of an HTTP request line: magnet links (any kind of identifier), then each
     /// family's (BitTorrent: tracker announces and scrapes; Gnutella: downloads by URN).
-    static func extractFromRequestLine(_ line: UnsafeRawBufferPointer, context: inout DecodeContext) {
+    /// - Returns: whether a family wants the flow's header blocks read (a Gnutella transfer).
+    static func extractFromRequestLine(_ line: UnsafeRawBufferPointer, context: inout DecodeContext) -> Bool {
         MagnetLink.scan(line) { id in
             context.recognised(.http)
             context.observe(Observation(proto: .http, message: .httpMagnet, role: .seeking, contentID: id))
         }
         BitTorrent.HTTPTracker.extract(requestLine: line, context: &context)
-        Gnutella.Transfer.extract(requestLine: line, context: &context)
+        return Gnutella.Transfer.extract(requestLine: line, context: &context)
     }
 
     /// The extractors of an HTTP request's header block (Gnutella: the URN a download names).
@@ -343,7 +344,8 @@ struct FamilyPools {
             }
             return .undecided
         }
-        if direction == .toServer, probes[index].isFirstAdmitted(direction), case .data(let bytes) = chunk,
+        if direction == .toServer, context.edonkeyUserHashes.count > 0, probes[index].isFirstAdmitted(direction), case .data(let bytes) = chunk,
+           bytes.count >= EDonkey.Obfuscation.initiatorHead, !EDonkey.Frames.isProtocol(bytes[0]),
            let responder = context.endpoints?.responder, let hash = context.edonkeyUserHashes.hash(for: responder),
            let opened = EDonkey.Obfuscation.open(bytes, userHash: hash.digest) {
             // An obfuscated eMule stream to a client whose user hash was seen in clear.

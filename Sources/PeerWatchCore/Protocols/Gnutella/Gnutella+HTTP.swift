@@ -5,17 +5,21 @@ extension Gnutella {
     /// `X-Thex-URI`). The HTTP family frames them and hands the lines here.
     enum Transfer {
         /// A request line's URNs, if its target is a Gnutella resource path.
-        static func extract(requestLine line: UnsafeRawBufferPointer, context: inout DecodeContext) {
-            guard let space = ByteSearch.firstIndex(of: 0x20, in: line) else { return }
+        /// - Returns: whether the target is a Gnutella transfer's (`/uri-res/`, `/gnutella/`,
+        ///   `/get/`), whose request and response headers name the file.
+        @discardableResult
+        static func extract(requestLine line: UnsafeRawBufferPointer, context: inout DecodeContext) -> Bool {
+            guard let space = ByteSearch.firstIndex(of: 0x20, in: line) else { return false }
             let afterMethod = UnsafeRawBufferPointer(rebasing: line[(space + 1)...])
             let end = ByteSearch.firstIndex(of: 0x20, in: afterMethod) ?? afterMethod.count
             let target = UnsafeRawBufferPointer(rebasing: afterMethod[0 ..< end])
             guard openingMatch(target, "/uri-res/", caseInsensitive: true) == .yes || openingMatch(target, "/gnutella/", caseInsensitive: true) == .yes
-            else { return }
+            else { return openingMatch(target, "/get/", caseInsensitive: true) == .yes }
             var ids = IDSet()
             URN.scan(target) { ids.insert($0) }
             ids.forEach { id in context.observe(Observation(.gnutella, .download, role: .seeking, contentID: id)) }
             if !ids.isEmpty { context.recognised(.gnutella) }
+            return true
         }
 
         /// A request header block's URNs: a download by index or name (`GET /get/7/name`) names

@@ -59,6 +59,9 @@ public enum HTTP {
     struct StreamState {
         var requests = (toServer: HTTPRequestLineScanner(), toClient: HTTPRequestLineScanner())
         var responses = (toServer: HTTPResponseScanner(), toClient: HTTPResponseScanner())
+        /// Whether a request asked for the header blocks to be read (a Gnutella transfer):
+        /// most HTTP flows' headers are not looked at beyond what framing needs.
+        var headersWanted = false
 
         /// Whether nothing more is read on either direction.
         var isDone: Bool {
@@ -75,17 +78,17 @@ public enum HTTP {
         mutating func decode(_ chunk: StreamChunk, direction: FlowDirection, context: inout DecodeContext) -> DecodeStatus {
             switch direction {
             case .toServer:
-                Self.response(&responses.toServer, chunk, context: &context)
-                Self.request(&requests.toServer, chunk, context: &context)
+                Self.response(&responses.toServer, chunk, headersWanted: headersWanted, context: &context)
+                Self.request(&requests.toServer, chunk, headersWanted: &headersWanted, context: &context)
                 return requests.toServer.isFinished && responses.toServer.isFinished ? .done : .more
             case .toClient:
-                Self.response(&responses.toClient, chunk, context: &context)
-                Self.request(&requests.toClient, chunk, context: &context)
+                Self.response(&responses.toClient, chunk, headersWanted: headersWanted, context: &context)
+                Self.request(&requests.toClient, chunk, headersWanted: &headersWanted, context: &context)
                 return requests.toClient.isFinished && responses.toClient.isFinished ? .done : .more
             }
         }
 
-        private static func response(_ scanner: inout HTTPResponseScanner, _ chunk: StreamChunk, context: inout DecodeContext) {
+        private static func response(_ scanner: inout HTTPResponseScanner, _ chunk: StreamChunk, headersWanted: Bool, context: inout DecodeContext) {
             guard !scanner.isFinished else { return }
             let overBefore = scanner.bodiesOverBudget
             // The budget is taken out while the scanner calls back into the context.
@@ -108,18 +111,24 @@ public enum HTTP {
                 case .magnet(let id):
                     context.observe(Observation(proto: .http, message: .http(.magnet), role: .seeking, contentID: id, context: .http(Context())))
                 case .headers(let block, let status):
-                    // Other families' identifiers in response headers; they note their own sign.
-                    Families.extractFromResponseHeaders(block, status: status, context: &context)
+                    // Other families' identifiers in response headers (on flows whose request
+                    // asked for them, or seen mid-way); they note their own sign.
+                    if headersWanted { Families.extractFromResponseHeaders(block, status: status, context: &context) }
                     return
                 }
                 context.recognised(.http)
             }
         }
 
-        private static func request(_ scanner: inout HTTPRequestLineScanner, _ chunk: StreamChunk, context: inout DecodeContext) {
+        private static func request(_ scanner: inout HTTPRequestLineScanner, _ chunk: StreamChunk, headersWanted: inout Bool, context: inout DecodeContext) {
             guard !scanner.isFinished else { return }
-            scanner.consume(chunk, line: { Families.extractFromRequestLine($0, context: &context) },
-                            headers: { Families.extractFromRequestHeaders($0, context: &context) })
+            var wanted = headersWanted
+            scanner.consume(chunk, line: { line in
+                let asked = Families.extractFromRequestLine(line, context: &context)
+                if asked { wanted = true }
+                return asked
+            }, headers: { Families.extractFromRequestHeaders($0, context: &context) })
+            headersWanted = wanted
         }
     }
 }

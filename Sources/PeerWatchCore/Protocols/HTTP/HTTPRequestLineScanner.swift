@@ -22,24 +22,28 @@ public struct HTTPRequestLineScanner: Sendable {
     private var state = State.start
     private var buffer: [UInt8] = []
     private var headerBlock: [UInt8] = []
-    private var wantsHeaders = false
 
     public init() {}
 
-    /// Takes one chunk of the stream; after the request line, collects its header block too.
+    /// Takes one chunk of the stream; after the request line, collects its header block too
+    /// when `line` asks for it.
     /// - Parameters:
-    ///   - line: called once with the request line (without CR LF), if there is one.
+    ///   - line: called once with the request line (without CR LF), if there is one; returns
+    ///     whether the header block is wanted (most requests' headers are not read at all).
     ///   - headers: called once with the header lines after it (each ending in CR LF), when
     ///     the blank line that ends them has come.
-    public mutating func consume(_ chunk: StreamChunk, line: (UnsafeRawBufferPointer) -> Void, headers: (UnsafeRawBufferPointer) -> Void) {
-        if state == .start { wantsHeaders = true }
+    public mutating func consume(_ chunk: StreamChunk, line: (UnsafeRawBufferPointer) -> Bool, headers: (UnsafeRawBufferPointer) -> Void) {
         if state == .headers {
             guard case .data(let bytes) = chunk else { return finish() }
             return collectHeaders(bytes, headers)
         }
         var rest: UnsafeRawBufferPointer?
-        consume(chunk, found: line, rest: &rest)
-        if state == .headers, let rest { collectHeaders(rest, headers) }
+        var wanted = false
+        consume(chunk, found: { wanted = line($0) }, rest: &rest)
+        guard wanted, let rest else { return }
+        state = .headers
+        headerBlock = [0x0D, 0x0A]
+        collectHeaders(rest, headers)
     }
 
     private mutating func collectHeaders(_ bytes: UnsafeRawBufferPointer, _ headers: (UnsafeRawBufferPointer) -> Void) {
@@ -117,12 +121,9 @@ public struct HTTPRequestLineScanner: Sendable {
         headerBlock = []
     }
 
-    /// The request line is in: the scanner collects headers next if they are wanted.
+    /// The request line is in: the scanner is finished unless its header block is wanted.
     private mutating func lineEnded() {
-        buffer = []
-        guard wantsHeaders else { return finish() }
-        state = .headers
-        headerBlock = [0x0D, 0x0A]
+        finish()
     }
 
     private static func trimmed(_ line: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
