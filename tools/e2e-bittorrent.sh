@@ -70,17 +70,6 @@ teardown() {
     rmdir /etc/netns 2>/dev/null || true
 }
 
-on_exit() {
-    local rc=$?
-    trap - EXIT INT TERM
-    teardown
-    if [ -n "$WORK" ]; then
-        [ -d "$OUT" ] && cp "$WORK"/logs/* "$OUT/" 2>/dev/null
-        rm -rf "$WORK"
-    fi
-    log "cleaned up (exit $rc, $(( $(date +%s) - T0 ))s total)"
-    exit $rc
-}
 
 # ---------------------------------------------------------------- helpers
 
@@ -357,13 +346,6 @@ start_peerwatch() {
     wait_for 20 "peerwatch capturing" grep -q 'capture started' "$WORK/logs/peerwatch.err"
     log "peerwatch capturing on $NS_L/eth0, watching $INFOHASH"
 }
-stop_peerwatch() {
-    kill -TERM "$PW_PID" 2>/dev/null || true
-    local i; for i in $(seq 1 50); do kill -0 "$PW_PID" 2>/dev/null || break; sleep 0.2; done
-    if kill -0 "$PW_PID" 2>/dev/null; then log "peerwatch did not stop on SIGTERM"; kill -KILL "$PW_PID"; PW_EXIT=137; return; fi
-    wait "$PW_PID" 2>/dev/null && PW_EXIT=0 || PW_EXIT=$?
-    log "peerwatch exited $PW_EXIT"
-}
 
 # ------------------------------------------------------------- checks
 analyze() {                  # prints a summary, returns non-zero if anything is missing
@@ -483,12 +465,4 @@ main() {
     return $rc
 }
 
-# Hard time limit: run this script under coreutils `timeout`, which sends TERM (the trap
-# cleans up) after HARD_LIMIT seconds and KILL 30 s after that.
-# Package installation happens before, outside that limit.
-if [ -z "${E2E_INNER:-}" ]; then
-    [ "$(id -u)" -eq 0 ] || die "must run as root"
-    ensure_packages "$([ "${1:-}" = --no-install ] && echo no || echo yes)"
-    E2E_INNER=1 exec timeout -k 30 "$HARD_LIMIT" bash "$0" "$@"
-fi
-main "$@"
+run_test "$@"

@@ -48,17 +48,6 @@ teardown() {
     kill_ns_procs
     delete_namespaces
 }
-on_exit() {
-    local rc=$?
-    trap - EXIT INT TERM
-    teardown
-    if [ -n "$WORK" ]; then
-        [ -d "$OUT" ] && cp "$WORK"/logs/* "$OUT/" 2>/dev/null
-        rm -rf "$WORK"
-    fi
-    log "cleaned up (exit $rc, $(( $(date +%s) - T0 ))s total)"
-    exit $rc
-}
 
 
 setup_net() {
@@ -238,9 +227,7 @@ EOC
     rpc "$NS_G" daemon.stop >/dev/null 2>&1 || true
     rpc "$NS_S" daemon.stop >/dev/null 2>&1 || true
     sleep 2
-    kill -TERM "$PW_PID" 2>/dev/null || true
-    for i in $(seq 1 50); do kill -0 "$PW_PID" 2>/dev/null || break; sleep 0.2; done
-    PW_EXIT=0; wait "$PW_PID" 2>/dev/null || PW_EXIT=$?
+    stop_peerwatch
     local rc=0
     analyze || rc=1
     log "artifacts in $OUT; result: $([ $rc -eq 0 ] && echo PASS || echo FAIL)"
@@ -248,9 +235,4 @@ EOC
     return $rc
 }
 
-if [ -z "${E2E_INNER:-}" ]; then
-    [ "$(id -u)" -eq 0 ] || die "must run as root"
-    ensure_packages "$([ "${1:-}" = --no-install ] && echo no || echo yes)"
-    E2E_INNER=1 exec timeout -k 30 "$HARD_LIMIT" bash "$0" "$@"
-fi
-main "$@"
+run_test "$@"

@@ -55,17 +55,6 @@ teardown() {
     kill_ns_procs
     delete_namespaces
 }
-on_exit() {
-    local rc=$?
-    trap - EXIT INT TERM
-    teardown
-    if [ -n "$WORK" ]; then
-        [ -d "$OUT" ] && cp "$WORK"/logs/* "$OUT/" 2>/dev/null
-        rm -rf "$WORK"
-    fi
-    log "cleaned up (exit $rc, $(( $(date +%s) - T0 ))s total)"
-    exit $rc
-}
 
 
 setup_net() {
@@ -118,7 +107,8 @@ transfer() {                 # transfer FILE SOURCE-SUFFIX: downloads FILE from 
     local file=$1 suffix=$2 link i
     link="$(alcc "$WORK/b/Incoming/$file" | grep '^ed2k://')|sources,$IP_B:4662$suffix|/"
     amulecmd_in "$NS_A" "add $link" >"$WORK/logs/add-$file.log"
-    for i in $(seq 1 60); do
+    # aMule sometimes asks a new source only on its next pass, some tens of seconds later.
+    for i in $(seq 1 120); do
         if [ -f "$WORK/a/Incoming/$file" ] && cmp -s "$WORK/a/Incoming/$file" "$WORK/b/Incoming/$file"; then echo ok; return; fi
         sleep 1
     done
@@ -209,10 +199,7 @@ main() {
     amulecmd_in "$NS_A" shutdown >/dev/null 2>&1 || true
     amulecmd_in "$NS_B" shutdown >/dev/null 2>&1 || true
     sleep 2
-    kill -TERM "$PW_PID" 2>/dev/null || true
-    local i
-    for i in $(seq 1 50); do kill -0 "$PW_PID" 2>/dev/null || break; sleep 0.2; done
-    PW_EXIT=0; wait "$PW_PID" 2>/dev/null || PW_EXIT=$?
+    stop_peerwatch
     local rc=0
     analyze || rc=1
     log "artifacts in $OUT; result: $([ $rc -eq 0 ] && echo PASS || echo FAIL)"
@@ -220,9 +207,4 @@ main() {
     return $rc
 }
 
-if [ -z "${E2E_INNER:-}" ]; then
-    [ "$(id -u)" -eq 0 ] || die "must run as root"
-    ensure_packages "$([ "${1:-}" = --no-install ] && echo no || echo yes)"
-    E2E_INNER=1 exec timeout -k 30 "$HARD_LIMIT" bash "$0" "$@"
-fi
-main "$@"
+run_test "$@"
